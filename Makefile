@@ -1,0 +1,30 @@
+# The two commands of README.md: `make demo` (the main job) and `make test` (the whole suite).
+# Each creates .venv and installs the pinned dependencies on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.kerazoo-installed
+
+.PHONY: demo test test-zoo-jax lint clean
+
+$(STAMP): setup.cfg constraints.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -c constraints.txt -e ".[test,jax]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/zoo list
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+	$(MAKE) test-zoo-jax
+
+test-zoo-jax: $(STAMP)
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/zoo
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) runs build *.egg-info

@@ -1,0 +1,1 @@
+"""Model conversion targets (ONNX, TensorRT, TF-TRT, ...) behind one dispatcher."""

@@ -1,0 +1,121 @@
+"""Building a registered model with its weights: none, a pretrained tag, or a file."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import re
+import zipfile
+from pathlib import Path
+from typing import Any
+
+WHOLE_MODEL_SUFFIXES = (".keras", ".weights.h5")
+
+
+def _keras_cache_dir() -> Path:
+    # Keras' get_file caches under $KERAS_HOME/models, or ~/.keras/models.
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return Path(home) / "models"
+
+
+def _offline_error(name: str, error: Exception) -> ValueError:
+    match = re.search(r"https?://\S+/([^/\s:]+)", str(error))
+    filename = match.group(1) if match else "the backbone's weights file"
+    return ValueError(
+        f"Could not download ImageNet weights for {name} (offline?). Put {filename} in "
+        f"{_keras_cache_dir()}/ or pass weights='/path/to/{filename}'. Cause: {error}"
+    )
+
+
+def _build(entry, shape, classes, options, weights=None):
+    kwargs = dict(options)
+    if "weights" in _builder_params(entry):
+        kwargs["weights"] = weights
+    return entry.builder(shape, classes, **kwargs)
+
+
+def _builder_params(entry) -> tuple[str, ...]:
+    return tuple(inspect.signature(entry.builder).parameters)
+
+
+def build_with_weights(entry, shape, classes: int, weights: Any, options: dict[str, Any]):
+    """Build `entry` and load `weights` into it; every failure is a one-line ValueError."""
+    if weights is None:
+        return _build(entry, shape, classes, options)
+    if isinstance(weights, str) and weights.lower() in ("none", ""):
+        return _build(entry, shape, classes, options)
+    if isinstance(weights, str) and not _looks_like_path(weights):
+        if weights not in entry.pretrained:
+            valid = ", ".join(repr(tag) for tag in (None, *entry.pretrained)) + " or a file path"
+            raise ValueError(
+                f"{entry.name}: weights should be {valid}. Received: weights={weights!r}"
+            )
+        try:
+            return _build(entry, shape, classes, options, weights=weights)
+        except Exception as error:  # Keras raises a bare Exception on a failed download.
+            if "URL fetch failure" in str(error) or isinstance(error, OSError):
+                raise _offline_error(entry.name, error) from None
+            raise
+    path = Path(weights)
+    if not path.is_file():
+        raise ValueError(f"{entry.name}: weights file {str(path)!r} does not exist.")
+    if str(path).endswith(WHOLE_MODEL_SUFFIXES):
+        model = _build(entry, shape, classes, options)
+        try:
+            model.load_weights(str(path))
+        except Exception as error:
+            raise ValueError(
+                f"{entry.name}: could not load whole-model weights from {str(path)!r}: the file is "
+                f"damaged or was saved from another architecture/shape ({_first_line(error)})."
+            ) from None
+        return model
+    if not entry.pretrained:
+        raise ValueError(
+            f"{entry.name} has no backbone: weights files should end in "
+            f"{' or '.join(WHOLE_MODEL_SUFFIXES)}. Received: weights={str(path)!r}"
+        )
+    try:
+        return _build(entry, shape, classes, options, weights=str(path))
+    except Exception as error:
+        raise ValueError(
+            f"{entry.name}: could not load backbone weights from {str(path)!r} "
+            f"({_first_line(error)})."
+        ) from None
+
+
+def _looks_like_path(value: str) -> bool:
+    return os.sep in value or value.endswith((".h5", ".keras")) or os.path.exists(value)
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
+    """Load a `.keras` model with zoo's custom layers known, refusing damaged files clearly."""
+    import keras
+
+    import zoo.models  # noqa: F401  (registers zoo's serializable layers)
+
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"Model file {str(path)!r} does not exist.")
+    if path.suffix != ".keras":
+        raise ValueError(f"Expected a .keras model file. Received: {str(path)!r}")
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{str(path)!r} is not a valid .keras file (not a zip archive; truncated?)."
+        )
+    try:
+        return keras.saving.load_model(path, safe_mode=safe_mode)
+    except ValueError as error:
+        message = str(error)
+        if "safe_mode" in message or "Lambda" in message:
+            raise ValueError(
+                f"{str(path)!r} holds code (a Lambda layer or a Python function) that safe mode "
+                f"refuses to run. Load it with safe_mode=False only if you trust its source."
+            ) from None
+        raise ValueError(f"Could not load {str(path)!r}: {_first_line(error)}") from None
+    except Exception as error:
+        raise ValueError(f"Could not load {str(path)!r}: {_first_line(error)}") from None

@@ -1,0 +1,153 @@
+"""The `zoo` command: a thin shell over the Python API.
+
+`zoo` itself knows only `list` and `info`. The `finetune`, `convert` and `bench` commands live in
+their own packages, which depend on `zoo` (never the reverse); they are found through the
+`kerazoo.commands` entry points and imported only when invoked, so `zoo --help` stays instant.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import traceback
+from importlib.metadata import entry_points
+from typing import Any
+
+import click
+
+ENTRY_POINT_GROUP = "kerazoo.commands"
+# TensorFlow's C++ logging would bury the CLI's own output; users can still override it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _entry_points() -> dict[str, Any]:
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _unavailable_command(name: str, error: ImportError) -> click.Command:
+    """A stand-in for a command whose package failed to import, so `--help` still works."""
+
+    def fail() -> None:
+        raise click.ClickException(
+            f"The `{name}` command could not be loaded ({error}). "
+            f"Reinstall kerazoo: pip install -c constraints.txt -e '.[test]'"
+        )
+
+    return click.Command(name, callback=fail, help=f"(unavailable: {error})")
+
+
+class ZooGroup(click.Group):
+    """A click group that adds the entry-point commands lazily and turns errors into one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(_entry_points()))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is not None:
+            return command
+        entry_point = _entry_points().get(name)
+        if entry_point is None:
+            return None
+        try:
+            return entry_point.load()
+        except ImportError as error:
+            return _unavailable_command(name, error)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except (ValueError, OSError, RuntimeError, KeyError) as error:
+            if ctx.obj and ctx.obj.get("debug"):
+                traceback.print_exc()
+            message = str(error).strip().splitlines()
+            raise click.ClickException(message[0] if message else type(error).__name__) from None
+
+
+@click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="Show full tracebacks instead of one-line errors.")
+@click.version_option(package_name="kerazoo", prog_name="zoo")
+@click.pass_context
+def main(ctx: click.Context, debug: bool) -> None:
+    """kerazoo: build zoo models, fine-tune them, convert them to fast verified engines.
+
+    \b
+    Examples:
+      zoo list "vgg16*"
+      zoo info lstm --json
+      zoo finetune --out runs/demo
+      zoo convert runs/demo --to onnx --precision int8
+    """
+    ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
+
+
+def _format_shape(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("None" if dim is None else str(dim) for dim in shape) + ")"
+
+
+@main.command("list")
+@click.argument("pattern", default="*", metavar="[PATTERN]")
+@click.option("--task", type=click.Choice(["image", "sequence"]), help="Only models of this task.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_command(pattern: str, task: str | None, as_json: bool) -> None:
+    """List registered models matching a shell-style PATTERN (default: all).
+
+    \b
+    Examples:
+      zoo list
+      zoo list "*rnn*" --json
+    """
+    import zoo
+
+    infos = [zoo.model_info(name) for name in zoo.list_models(pattern, task=task)]
+    if not infos:
+        raise click.ClickException(
+            f"No model matches {pattern!r}. Run `zoo list` to see every model."
+        )
+    if as_json:
+        click.echo(json.dumps([info.to_dict() for info in infos], indent=2))
+        return
+    rows = [
+        (
+            info.name,
+            info.task,
+            _format_shape(info.input_shape),
+            f"{info.params:,}",
+            info.description,
+        )
+        for info in infos
+    ]
+    header = ("name", "task", "input", "params", "description")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        cells = [str(cell).ljust(width) for cell, width in zip(row[:4], widths)]
+        cells[3] = str(row[3]).rjust(widths[3])
+        click.echo("  ".join([*cells, row[4]]).rstrip())
+
+
+@main.command("info")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print the model info as JSON.")
+def info_command(name: str, as_json: bool) -> None:
+    """Show a model's defaults, options and Keras summary.
+
+    \b
+    Example:
+      zoo info vgg16_flatten
+    """
+    import zoo
+
+    info = zoo.model_info(name)
+    if as_json:
+        click.echo(json.dumps(info.to_dict(), indent=2))
+        return
+    for key, value in info.to_dict().items():
+        if key != "options":
+            click.echo(f"{key:>15}: {value}")
+    click.echo(f"{'options':>15}:")
+    for option, default in info.options.items():
+        click.echo(f"{'':>17}{option} = {default!r}")
+    zoo.create_model(name).summary(print_fn=lambda line, **_: click.echo(line))

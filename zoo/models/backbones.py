@@ -1,0 +1,311 @@
+"""Feature-extractor heads on keras.applications backbones.
+
+Each variant is `<backbone>_<head>`: a frozen backbone, always called in inference mode (so the
+BatchNorm statistics of ResNet/MobileNet/EfficientNet stay put while fine-tuning), then one of
+three heads built by the same function:
+
+- `flatten`: Flatten -> Dense(128, relu) -> classifier (the reference VGG16 head);
+- `gap`: GlobalAveragePooling2D -> [Dense] -> [Dropout] -> classifier;
+- `max`: GlobalMaxPooling2D -> [Dense] -> [Dropout] -> classifier.
+
+The backbone's own `preprocess_input` is built in (an `ImagePreprocessing` layer, or the
+backbone's own layers for EfficientNet), so every variant takes raw RGB pixels in 0-255.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import keras
+from keras import layers
+
+from zoo._layers import ImagePreprocessing, classifier
+from zoo._registry import builder_options, register_model
+
+BACKBONE_LAYER_NAME = "backbone"
+
+
+@dataclasses.dataclass(frozen=True)
+class BackboneSpec:
+    constructor: str  # the keras.applications function
+    preprocessing: str | None  # ImagePreprocessing mode; None when the backbone has its own
+
+
+BACKBONES = {
+    "vgg16": BackboneSpec("VGG16", "caffe"),
+    "resnet50": BackboneSpec("ResNet50", "caffe"),
+    "mobilenet_v2": BackboneSpec("MobileNetV2", "tf"),
+    "efficientnet_b0": BackboneSpec("EfficientNetB0", None),
+}
+_POOLING = {
+    "flatten": layers.Flatten,
+    "gap": layers.GlobalAveragePooling2D,
+    "max": layers.GlobalMaxPooling2D,
+}
+_HEAD_DEFAULTS = dict(
+    task="image",
+    input_shape=(224, 224, 3),
+    num_classes=10,
+    pretrained=("imagenet",),
+    preprocessing="raw RGB pixels in [0, 255]",
+    min_input_size=32,
+)
+
+
+def _create_head_model(
+    variant: str,
+    input_shape,
+    num_classes: int,
+    *,
+    weights=None,
+    hidden_units: int = 128,
+    dropout: float = 0.0,
+    freeze_backbone: bool = True,
+    include_preprocessing: bool = True,
+    classifier_activation: str | None = "auto",
+):
+    backbone_name, head = variant.rsplit("_", 1)
+    spec = BACKBONES[backbone_name]
+    if input_shape[-1] != 3:
+        raise ValueError(
+            f"{variant}: backbones take RGB images, so input_shape should end in 3 channels. "
+            f"Received: input_shape={tuple(input_shape)}"
+        )
+    if int(hidden_units) < 0 or not 0.0 <= dropout < 1.0:
+        raise ValueError(
+            f"{variant}: hidden_units should be >= 0 and dropout in [0, 1). "
+            f"Received: hidden_units={hidden_units}, dropout={dropout}"
+        )
+    build_backbone = getattr(keras.applications, spec.constructor)
+    # EfficientNet (v1) always carries its own Rescaling/Normalization layers.
+    backbone = build_backbone(include_top=False, weights=weights, input_shape=tuple(input_shape))
+    backbone.name = BACKBONE_LAYER_NAME
+    backbone.trainable = not freeze_backbone
+
+    inputs = keras.Input(shape=input_shape, name="image")
+    x = inputs
+    if include_preprocessing and spec.preprocessing:
+        x = ImagePreprocessing(spec.preprocessing, name="preprocessing")(x)
+    # training=False keeps BatchNorm in inference mode even once the backbone is unfrozen.
+    x = backbone(x, training=False)
+    x = _POOLING[head](name=f"{head}_pool")(x)
+    if hidden_units:
+        x = layers.Dense(int(hidden_units), activation="relu", name="head_dense")(x)
+    if dropout:
+        x = layers.Dropout(dropout, name="head_dropout")(x)
+    outputs = classifier(x, num_classes, classifier_activation)
+    return keras.Model(inputs, outputs, name=variant)
+
+
+@register_model(**_HEAD_DEFAULTS)
+def vgg16_flatten(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=128,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen VGG16 -> Flatten -> Dense(128) -> classifier: the reference transfer model.
+
+    17,927,370 parameters at 224x224x3 and 10 classes, 3,212,682 of them trainable.
+
+    Example:
+        >>> model = zoo.create_model("vgg16_flatten", weights="imagenet", num_classes=5)
+    """
+    return _create_head_model(
+        "vgg16_flatten", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def vgg16_gap(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen VGG16 -> global average pooling -> [dropout] -> classifier."""
+    return _create_head_model("vgg16_gap", input_shape, num_classes, **builder_options(locals()))
+
+
+@register_model(**_HEAD_DEFAULTS)
+def vgg16_max(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen VGG16 -> global max pooling -> [dropout] -> classifier."""
+    return _create_head_model("vgg16_max", input_shape, num_classes, **builder_options(locals()))
+
+
+@register_model(**_HEAD_DEFAULTS)
+def resnet50_flatten(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=128,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen ResNet50 -> Flatten -> Dense(128) -> classifier."""
+    return _create_head_model(
+        "resnet50_flatten", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def resnet50_gap(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen ResNet50 -> global average pooling -> [dropout] -> classifier."""
+    return _create_head_model("resnet50_gap", input_shape, num_classes, **builder_options(locals()))
+
+
+@register_model(**_HEAD_DEFAULTS)
+def resnet50_max(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen ResNet50 -> global max pooling -> [dropout] -> classifier."""
+    return _create_head_model("resnet50_max", input_shape, num_classes, **builder_options(locals()))
+
+
+@register_model(**_HEAD_DEFAULTS)
+def mobilenet_v2_flatten(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=128,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen MobileNetV2 -> Flatten -> Dense(128) -> classifier."""
+    return _create_head_model(
+        "mobilenet_v2_flatten", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def mobilenet_v2_gap(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen MobileNetV2 -> global average pooling -> [dropout] -> classifier."""
+    return _create_head_model(
+        "mobilenet_v2_gap", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def mobilenet_v2_max(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen MobileNetV2 -> global max pooling -> [dropout] -> classifier."""
+    return _create_head_model(
+        "mobilenet_v2_max", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def efficientnet_b0_flatten(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=128,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen EfficientNetB0 -> Flatten -> Dense(128) -> classifier."""
+    return _create_head_model(
+        "efficientnet_b0_flatten", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def efficientnet_b0_gap(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen EfficientNetB0 -> global average pooling -> [dropout] -> classifier."""
+    return _create_head_model(
+        "efficientnet_b0_gap", input_shape, num_classes, **builder_options(locals())
+    )
+
+
+@register_model(**_HEAD_DEFAULTS)
+def efficientnet_b0_max(
+    input_shape,
+    num_classes,
+    *,
+    weights=None,
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+):
+    """Frozen EfficientNetB0 -> global max pooling -> [dropout] -> classifier."""
+    return _create_head_model(
+        "efficientnet_b0_max", input_shape, num_classes, **builder_options(locals())
+    )
