@@ -1,8 +1,8 @@
 """Feature-extractor heads on keras.applications backbones.
 
-Each variant is `<backbone>_<head>`: a frozen backbone, always called in inference mode (so the
-BatchNorm statistics of ResNet/MobileNet/EfficientNet stay put while fine-tuning), then one of
-three heads built by the same function:
+Each variant is `<backbone>_<head>`: a frozen backbone whose BatchNorm layers stay in inference
+mode even once it is unfrozen (see `set_backbone_trainable`), then one of three heads built by the
+same function:
 
 - `flatten`: Flatten -> Dense(128, relu) -> classifier (the reference VGG16 head);
 - `gap`: GlobalAveragePooling2D -> [Dense] -> [Dropout] -> classifier;
@@ -52,6 +52,24 @@ _HEAD_DEFAULTS = dict(
 )
 
 
+def set_backbone_trainable(backbone, trainable: bool | int) -> None:
+    """Unfreeze all (True), none (False) or the top N layers of a backbone; BatchNorm stays frozen.
+
+    A frozen BatchNormalization layer runs in inference mode in Keras 3. Freezing is what keeps
+    its statistics put: `backbone(x, training=False)` alone is not enough, because a Keras 3
+    functional model passes its own `training=True` to every nested layer during `fit`.
+
+    Example:
+        >>> set_backbone_trainable(model.get_layer("backbone"), 20)  # the top 20 layers
+    """
+    count = len(backbone.layers) if trainable is True else int(trainable)
+    backbone.trainable = count > 0
+    for index, layer in enumerate(backbone.layers):
+        layer.trainable = index >= len(backbone.layers) - count
+        if isinstance(layer, layers.BatchNormalization):
+            layer.trainable = False
+
+
 def _create_head_model(
     variant: str,
     input_shape,
@@ -80,13 +98,12 @@ def _create_head_model(
     # EfficientNet (v1) always carries its own Rescaling/Normalization layers.
     backbone = build_backbone(include_top=False, weights=weights, input_shape=tuple(input_shape))
     backbone.name = BACKBONE_LAYER_NAME
-    backbone.trainable = not freeze_backbone
+    set_backbone_trainable(backbone, not freeze_backbone)
 
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if include_preprocessing and spec.preprocessing:
         x = ImagePreprocessing(spec.preprocessing, name="preprocessing")(x)
-    # training=False keeps BatchNorm in inference mode even once the backbone is unfrozen.
     x = backbone(x, training=False)
     x = _POOLING[head](name=f"{head}_pool")(x)
     if hidden_units:
