@@ -17,7 +17,7 @@ demo: $(STAMP)
 	$(BIN)/zoo list
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q --nbmake tests notebooks
 	$(MAKE) test-zoo-jax
 
 test-zoo-jax: $(STAMP)

@@ -1,0 +1,169 @@
+"""`zoo finetune`: a thin click shell over `finetune.run_finetune`.
+
+Options override the `--config` file, which overrides the defaults; heavy imports happen inside
+the command so `zoo --help` stays instant. Library errors become one-line `Error: ...` messages.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from typing import Any
+
+import click
+
+from finetune.config import PRECISIONS
+
+EXAMPLES = """
+\b
+Examples:
+  zoo finetune --out runs/digits                      # bundled default: cnn on builtin:digits
+  zoo finetune --list-data
+  zoo finetune --model cnn --data "builtin:digits?classes=0-4" --epochs 4 --out runs/d04
+  zoo finetune --from runs/d04 --data "builtin:digits?classes=5-9&per_class=10" \\
+      --head-epochs 3 --epochs 6 --out runs/d59
+  zoo finetune --model mobilenet_v2_gap --weights imagenet --data photos/ \\
+      --input-shape 96,96,3 --head-epochs 3 --epochs 8 --unfreeze 20 --precision auto \\
+      --out runs/photos
+  zoo finetune --model lstm --data seqs.npz --option units=32 --option masking=true --out runs/s
+  zoo finetune --config my.yaml --lr 3e-4 --out runs/a     # options override the file
+  zoo finetune --out runs/a --resume                       # continue an interrupted run
+"""
+
+
+def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
+    import yaml
+
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise click.BadParameter(
+                f"should be KEY=VALUE, e.g. dropout=0.2. Received: {item!r}",
+                param_hint="'--option'",
+            )
+        try:
+            options[key.strip()] = yaml.safe_load(raw)
+        except yaml.YAMLError:
+            raise click.BadParameter(
+                f"the value of {key.strip()!r} is not valid YAML. Received: {raw!r}",
+                param_hint="'--option'",
+            ) from None
+    return options
+
+
+def _print_builtins() -> None:
+    from finetune.data import list_builtin
+
+    for name, description in list_builtin().items():
+        click.echo(f"builtin:{name:<20} {description}")
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+@click.command(
+    "finetune", epilog=EXAMPLES, context_settings={"help_option_names": ["-h", "--help"]}
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    metavar="FILE.yaml",
+    help="YAML file of options; command-line options override it.",
+)
+@click.option("--model", help="A zoo model name (`zoo list`). [default: cnn]")
+@click.option(
+    "--data",
+    metavar="SPEC",
+    help="DIR (a sub-folder per class), FILE.npz or builtin:NAME, with an optional "
+    "?classes=5-9&per_class=10 query. [default: builtin:digits]",
+)
+@click.option(
+    "--weights",
+    metavar="imagenet|none|PATH",
+    help="Initial weights: imagenet (backbone models), none, or a weights file.",
+)
+@click.option(
+    "--from",
+    "from_run",
+    metavar="RUN_DIR_OR_MODEL",
+    help="Start from an earlier run's model.keras (or a .keras file): all layers but "
+    "the classifier, which is rebuilt for the new classes.",
+)
+@click.option("--epochs", type=int, help="Total epochs over both phases. [default: 3]")
+@click.option(
+    "--head-epochs",
+    type=int,
+    help="Phase-1 epochs: head only, backbone (or body, with --from) frozen. [default: 1]",
+)
+@click.option(
+    "--unfreeze",
+    metavar="N|all",
+    help="Phase 2 unfreezes the top N weighted layers of the backbone, or all. "
+    "BatchNorm stays frozen. [default: all]",
+)
+@click.option("--lr", type=float, help="Phase-1 learning rate (Adam). [default: 0.001]")
+@click.option("--fine-tune-lr", type=float, help="Phase-2 learning rate. [default: 0.0001]")
+@click.option("--batch-size", type=int, help="Examples per step. [default: 32]")
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    help="Dtype policy; auto measures each supported one and keeps the fastest. [default: float32]",
+)
+@click.option("--augment/--no-augment", default=None, help="Random image augmentation.")
+@click.option(
+    "--val-split",
+    type=float,
+    help="Validation fraction when the data has no validation split. [default: 0.2]",
+)
+@click.option("--seed", type=int, help="Seed for init, split, shuffles. [default: 0]")
+@click.option(
+    "--deterministic/--no-deterministic",
+    default=None,
+    help="Bit-identical repeated runs (TensorFlow op determinism; slower).",
+)
+@click.option("--out", metavar="RUN_DIR", help="Run directory. [default: runs/MODEL-TIME]")
+@click.option("--resume", is_flag=True, default=None, help="Continue the interrupted run in --out.")
+@click.option("--overwrite", is_flag=True, default=None, help="Replace a non-empty --out.")
+@click.option("--quiet", is_flag=True, default=None, help="Print nothing but errors.")
+@click.option("--list-data", is_flag=True, help="List the builtin datasets and exit.")
+@click.option(
+    "--option",
+    "model_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A model option (`zoo info MODEL`), value parsed as YAML; repeatable.",
+)
+@click.option(
+    "--input-shape",
+    metavar="H,W,C|T,F",
+    help="Model input shape without batch axis, e.g. 32,32,3 or None,12.",
+)
+def finetune_command(config_file: str | None, list_data: bool, model_options, **options: Any):
+    """Fine-tune a zoo model on your data: head first, then the unfrozen top of the backbone.
+
+    Writes RUN_DIR/model.keras (best epoch), config.yaml, metrics.json, history.csv, plots,
+    TensorBoard logs and per-epoch checkpoints.
+    """
+    if list_data:
+        _print_builtins()
+        return
+    overrides = dict(options)
+    parsed = _parse_options(model_options)
+    if parsed:
+        overrides["model_options"] = parsed
+    if options.get("resume") and options.get("overwrite"):
+        raise click.UsageError("Use either --resume or --overwrite, not both.")
+    try:
+        from finetune.config import FinetuneConfig, load_config, merge_config
+        from finetune.train import run_finetune
+
+        base = load_config(config_file) if config_file else FinetuneConfig()
+        run_finetune(merge_config(base, overrides))
+    except (ValueError, OSError, RuntimeError, KeyError) as error:
+        if os.environ.get("KERAZOO_DEBUG"):
+            traceback.print_exc()
+        raise click.ClickException(_one_line(error)) from None

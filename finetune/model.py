@@ -1,0 +1,224 @@
+"""Building the model to fine-tune, freezing it per phase, and compiling it.
+
+Phase 1 trains the head on a frozen body: the nested `backbone` of zoo's backbone variants, or,
+when starting `--from` an earlier model without a backbone (cnn, lstm, ...), every layer but the
+classifier. Phase 2 unfreezes the top N weighted layers of that body (or all) at a lower learning
+rate. BatchNormalization layers stay frozen throughout, as in Keras' transfer-learning guide: zoo
+calls the backbone with training=False, and frozen BN also keeps its scale/offset fixed.
+
+Example:
+    >>> model, info = build_model(cfg, num_classes=5, input_shape=(28, 28, 1))
+    >>> plan = phase_plan(model, cfg, from_used=False)
+    >>> set_phase(model, 1, plan, cfg.unfreeze)
+    >>> compile_model(model, cfg.lr)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+CLASSIFIER_NAME = "predictions"
+
+
+@dataclasses.dataclass(frozen=True)
+class PhasePlan:
+    """How the epochs split into phases and what phase 1 freezes.
+
+    `body` is "backbone" (a zoo backbone variant), "all_but_head" (transfer from a model without
+    a backbone) or "none" (plain training: one phase, everything trainable).
+    """
+
+    body: str
+    head_epochs: int
+    total_epochs: int
+
+    @property
+    def two_phase(self) -> bool:
+        return self.body != "none"
+
+    def phase_of(self, epoch: int) -> int:
+        """The phase (1 or 2) that trains 0-based `epoch`; plain runs are all phase 1."""
+        return 1 if not self.two_phase or epoch < self.head_epochs else 2
+
+
+def _backbone(model: Any) -> Any | None:
+    from zoo.models.backbones import BACKBONE_LAYER_NAME
+
+    try:
+        return model.get_layer(BACKBONE_LAYER_NAME)
+    except ValueError:
+        return None
+
+
+def phase_plan(model: Any, epochs: int, head_epochs: int, *, from_used: bool) -> PhasePlan:
+    """Decide the phases: two when there is a body to freeze, else one plain phase."""
+    if _backbone(model) is not None:
+        body = "backbone"
+    elif from_used:
+        body = "all_but_head"
+    else:
+        body = "none"
+    head = min(head_epochs, epochs) if body != "none" else epochs
+    return PhasePlan(body=body, head_epochs=head, total_epochs=epochs)
+
+
+def body_layers(model: Any, plan: PhasePlan) -> list[Any]:
+    """The layers phase 1 freezes, bottom to top."""
+    if plan.body == "backbone":
+        return list(_backbone(model).layers)
+    if plan.body == "all_but_head":
+        return [layer for layer in model.layers if layer.name != CLASSIFIER_NAME]
+    return []
+
+
+def _is_batch_norm(layer: Any) -> bool:
+    import keras
+
+    return isinstance(layer, keras.layers.BatchNormalization)
+
+
+def set_phase(model: Any, phase: int, plan: PhasePlan, unfreeze: int | str) -> dict[str, Any]:
+    """Set `trainable` for `phase`; returns what was done (for the run's decisions).
+
+    Phase 2 unfreezes the top `unfreeze` body layers that have weights ("all": every one);
+    BatchNormalization layers stay frozen.
+    """
+    for layer in model.layers:
+        layer.trainable = True
+    body = body_layers(model, plan)
+    if plan.body == "backbone":
+        # Setting the container's flag also sets every nested layer's; fix them below.
+        _backbone(model).trainable = phase == 2
+    if phase == 1 or not plan.two_phase:
+        for layer in body:
+            layer.trainable = not plan.two_phase
+        return {"phase": phase, "frozen": plan.two_phase and len(body) or 0}
+    weighted = [layer for layer in body if layer.weights]
+    count = len(weighted) if unfreeze == "all" else min(int(unfreeze), len(weighted))
+    top = {id(layer) for layer in weighted[len(weighted) - count :]}
+    unfrozen, kept_bn = [], []
+    for layer in body:
+        trainable = id(layer) in top and not _is_batch_norm(layer)
+        layer.trainable = trainable
+        if trainable:
+            unfrozen.append(layer.name)
+        elif _is_batch_norm(layer):
+            kept_bn.append(layer.name)
+    return {
+        "phase": 2,
+        "unfrozen_layers": len(unfrozen),
+        "top_unfrozen": unfrozen[-3:],
+        "batchnorm_frozen": len(kept_bn),
+    }
+
+
+def output_activation(model: Any) -> str:
+    """The classifier's activation name: "softmax", "sigmoid" or "linear"."""
+    layer = model.get_layer(CLASSIFIER_NAME)
+    return getattr(layer.activation, "__name__", str(layer.activation))
+
+
+def loss_for(model: Any) -> Any:
+    """Sparse categorical CE for a multi-unit output, binary CE for one unit (logits aware)."""
+    import keras
+
+    from_logits = output_activation(model) == "linear"
+    if int(model.output_shape[-1]) == 1:
+        return keras.losses.BinaryCrossentropy(from_logits=from_logits)
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=from_logits)
+
+
+def compile_model(model: Any, lr: float) -> None:
+    """Compile with Adam(lr), the matching loss and accuracy; loss scaling under mixed_float16."""
+    import keras
+
+    from finetune.precision import ensure_loss_scaling
+
+    model.compile(optimizer=keras.optimizers.Adam(lr), loss=loss_for(model), metrics=["accuracy"])
+    ensure_loss_scaling(model)
+
+
+def resolve_from(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """`--from` -> (the .keras file, the earlier run's config or {} for a bare file)."""
+    source = Path(path)
+    if source.is_dir():
+        keras_file, config_file = source / "model.keras", source / "config.yaml"
+        if not keras_file.is_file():
+            raise ValueError(
+                f"--from should be a run directory holding model.keras, or a .keras file. "
+                f"Received: from={str(path)!r} (no model.keras in it)"
+            )
+        config = {}
+        if config_file.is_file():
+            with open(config_file, encoding="utf-8") as handle:
+                config = yaml.safe_load(handle) or {}
+        return keras_file, config
+    if source.is_file() and source.suffix == ".keras":
+        return source, {}
+    raise ValueError(
+        f"--from should be a run directory holding model.keras, or a .keras file. "
+        f"Received: from={str(path)!r}"
+    )
+
+
+def copy_weights_except_head(source: Any, target: Any) -> list[str]:
+    """Copy every layer's weights from `source` to the same-named layer of `target`, but the head.
+
+    Returns the names copied. A layer whose weights do not fit is a one-line ValueError: the
+    earlier model was built with other options or input shape.
+    """
+    copied = []
+    for layer in target.layers:
+        if layer.name == CLASSIFIER_NAME or not layer.weights:
+            continue
+        try:
+            other = source.get_layer(layer.name)
+        except ValueError:
+            raise ValueError(
+                f"--from: the earlier model has no layer {layer.name!r}; it should be the same "
+                f"zoo model ({target.name}) with the same options. Received: {source.name}"
+            ) from None
+        ours = [tuple(w.shape) for w in layer.weights]
+        theirs = [tuple(w.shape) for w in other.weights]
+        if ours != theirs:
+            raise ValueError(
+                f"--from: layer {layer.name!r} has weight shapes {theirs} in the earlier model but "
+                f"{ours} here; use the same model options and input shape. Received: {theirs}"
+            )
+        layer.set_weights(other.get_weights())
+        copied.append(layer.name)
+    return copied
+
+
+def build_model(
+    name: str,
+    *,
+    num_classes: int,
+    input_shape: tuple[int | None, ...],
+    weights: str | None,
+    options: dict[str, Any],
+    from_file: Path | None = None,
+) -> tuple[Any, dict[str, Any]]:
+    """Build zoo model `name` under the current dtype policy; with `from_file`, load it first.
+
+    A fresh build (rather than editing the loaded model) gives every layer the current dtype
+    policy and a classifier sized for `num_classes`; the earlier weights are then copied in.
+    """
+    import zoo
+
+    model = zoo.create_model(
+        name, input_shape=input_shape, num_classes=num_classes, weights=weights, **options
+    )
+    info: dict[str, Any] = {"weights": weights or "random"}
+    if from_file is not None:
+        source = zoo.load_model(from_file)
+        info["from"] = str(from_file)
+        info["copied_layers"] = copy_weights_except_head(source, model)
+        info["classifier"] = f"rebuilt for {num_classes} classes"
+        del source
+    return model, info

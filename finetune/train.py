@@ -1,0 +1,335 @@
+"""`run_finetune`: the two-phase transfer-learning run behind `zoo finetune`.
+
+Phase 1 trains the head on a frozen body; phase 2 unfreezes the top of the body and continues
+at `fine_tune_lr` (see `finetune.model`). Each epoch is checkpointed atomically (see
+`finetune.loop`), so `resume=True` continues exactly where a killed run stopped.
+
+Example:
+    >>> from finetune import FinetuneConfig, run_finetune
+    >>> result = run_finetune(FinetuneConfig(model="cnn", data="builtin:digits", out="runs/a"))
+    >>> result.metrics["test"]["accuracy"]
+    0.97
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+from finetune.config import RUN_ONLY_FIELDS, FinetuneConfig, config_from_run_yaml, save_config
+from finetune.rundir import RunPaths, atomic_write_json, prepare_run_dir, read_state
+
+
+@dataclasses.dataclass
+class FinetuneResult:
+    """What a run produced: its files, final metrics and the decisions it took."""
+
+    run_dir: Path
+    files: dict[str, str]
+    metrics: dict[str, Any]
+    decisions: dict[str, Any]
+    config: FinetuneConfig
+
+    @property
+    def model_path(self) -> Path:
+        return self.run_dir / "model.keras"
+
+
+def _echo_for(cfg: FinetuneConfig):
+    def echo(message: str) -> None:
+        if not cfg.quiet:
+            print(message, flush=True)
+
+    return echo
+
+
+def _resume_config(cfg: FinetuneConfig) -> FinetuneConfig:
+    """On resume the saved config wins; an explicitly different training option is an error."""
+    saved_path = Path(cfg.out) / "config.yaml"
+    if not saved_path.is_file():
+        raise ValueError(
+            f"Nothing to resume in {cfg.out!r}: it has no config.yaml. "
+            f"Run without --resume to start a new run. Received: out={cfg.out!r}"
+        )
+    saved = config_from_run_yaml(saved_path)
+    default = FinetuneConfig()
+    conflicts = [
+        f"{field.name}={getattr(cfg, field.name)!r} (the run has {getattr(saved, field.name)!r})"
+        for field in dataclasses.fields(FinetuneConfig)
+        if field.name not in RUN_ONLY_FIELDS + ("precision",)
+        and getattr(cfg, field.name) != getattr(default, field.name)
+        and getattr(cfg, field.name) != getattr(saved, field.name)
+    ]
+    if conflicts:
+        raise ValueError(
+            "--resume continues a run with its saved config; only --epochs may change. "
+            f"Received: {'; '.join(conflicts)}"
+        )
+    return dataclasses.replace(
+        saved, out=cfg.out, resume=True, overwrite=False, quiet=cfg.quiet, epochs=cfg.epochs
+    )
+
+
+def _seed(cfg: FinetuneConfig) -> None:
+    import keras
+
+    keras.utils.set_random_seed(cfg.seed)
+    if cfg.deterministic:
+        import tensorflow as tf
+
+        # Process-wide and irreversible in TF: slower kernels, bit-identical results.
+        tf.config.experimental.enable_op_determinism()
+
+
+def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict[str, Any]]:
+    """With `from_run`, the earlier run's model name, options and input shape are reused."""
+    from finetune.model import resolve_from
+
+    if not cfg.from_run:
+        return cfg, None, {}
+    keras_file, earlier = resolve_from(cfg.from_run)
+    notes: dict[str, Any] = {"from": str(keras_file)}
+    if earlier:
+        model = earlier.get("model", cfg.model)
+        if model != cfg.model:
+            notes["model"] = f"{model} (from the earlier run; model={cfg.model!r} ignored)"
+        cfg = dataclasses.replace(
+            cfg,
+            model=model,
+            model_options=earlier.get("model_options") or {},
+            input_shape=earlier.get("input_shape") or cfg.input_shape,
+        )
+        cfg.__post_init__()
+    return cfg, keras_file, notes
+
+
+def _load_data(cfg: FinetuneConfig) -> tuple[Any, Any]:
+    import zoo
+    from finetune.data import load_data
+
+    info = zoo.model_info(cfg.model)  # unknown names fail here, before anything is written
+    shape = cfg.input_shape
+    if shape is None:
+        # Images are resized to the model's size; sequence models take the data's features.
+        shape = info.input_shape if info.task == "image" else (None, None)
+    data = load_data(
+        cfg.data,
+        task=info.task,
+        input_shape=shape,
+        batch_size=cfg.batch_size,
+        val_split=cfg.val_split,
+        seed=cfg.seed,
+        augment=cfg.augment,
+    )
+    return info, data
+
+
+class _Builder:
+    """Builds (and compiles, for measuring) the run's model under the current dtype policy."""
+
+    def __init__(self, cfg: FinetuneConfig, data: Any, from_file: Path | None):
+        self.cfg, self.data, self.from_file = cfg, data, from_file
+
+    def build(self, *, load_from: bool = True) -> tuple[Any, dict[str, Any]]:
+        from finetune.model import build_model
+
+        return build_model(
+            self.cfg.model,
+            num_classes=self.data.num_classes,
+            input_shape=tuple(self.data.input_shape),
+            weights=self.cfg.weights,
+            options=dict(self.cfg.model_options),
+            from_file=self.from_file if load_from else None,
+        )
+
+    def build_for_timing(self) -> Any:
+        """The model as it trains most epochs (phase 2 when there is one), compiled."""
+        from finetune.model import compile_model, phase_plan, set_phase
+
+        model, _ = self.build(load_from=False)  # weights do not change the speed
+        cfg = self.cfg
+        plan = phase_plan(model, cfg.epochs, cfg.head_epochs, from_used=bool(self.from_file))
+        phase = 2 if plan.two_phase and plan.head_epochs < plan.total_epochs else 1
+        set_phase(model, phase, plan, cfg.unfreeze)
+        compile_model(model, cfg.lr)
+        return model
+
+
+def _choose_precision(cfg, paths: RunPaths, builder: _Builder, echo) -> tuple[str, dict]:
+    """The policy to train under; `auto` measures it and writes precision.json."""
+    from finetune.loop import is_binary
+    from finetune.precision import measure_precision
+
+    if cfg.precision != "auto":
+        return cfg.precision, {"choice": cfg.precision, "reason": "set by the user"}
+    x, y = next(iter(builder.data.train))
+    probe, _ = builder.build(load_from=False)
+    if is_binary(probe):
+        y = y.numpy().reshape(-1, 1).astype("float32")
+    del probe
+    echo("precision auto: timing a few training steps under each policy...")
+    decision = measure_precision(builder.build_for_timing, (x, y))
+    record = decision.to_dict()
+    atomic_write_json(paths.precision, record)
+    echo(decision.summary())
+    return decision.choice, record
+
+
+def _evaluate(loop: Any, data: Any, paths: RunPaths) -> dict[str, Any]:
+    from finetune.loop import with_labels_for
+    from finetune.report import evaluate_split, plot_confusion, plot_history
+
+    loop.restore_best()
+    results: dict[str, Any] = {}
+    for split in ("val", "test"):
+        dataset = with_labels_for(loop.model, getattr(data, split))
+        results[split] = evaluate_split(loop.model, dataset, data.num_classes) if dataset else None
+    report = results["test"] or results["val"]
+    if report:
+        split = "test" if results["test"] else "val"
+        title = f"{split} split, best epoch {loop.best.get('epoch')}"
+        plot_confusion(report["confusion_matrix"], data.class_names, paths.confusion_png, title)
+        results["per_class_accuracy"] = dict(
+            zip(data.class_names, report["per_class_accuracy"], strict=False)
+        )
+        results["per_class_split"] = split
+    if loop.rows:
+        plot_history(loop.rows, paths.curves_png)
+    return results
+
+
+def _metrics(cfg, loop, evaluated, precision: dict, wall: float, data) -> dict[str, Any]:
+    plan = loop.plan
+    return {
+        "model": cfg.model,
+        "data": cfg.data,
+        "num_classes": data.num_classes,
+        "class_names": list(data.class_names),
+        "examples": {"train": data.num_train, "val": data.num_val, "test": data.num_test},
+        "epochs": {
+            "total": plan.total_epochs,
+            "head": plan.head_epochs if plan.two_phase else 0,
+            "fine_tune": plan.total_epochs - plan.head_epochs if plan.two_phase else 0,
+            "completed": len(loop.rows),
+        },
+        "best": loop.best,
+        "val": evaluated.get("val"),
+        "test": evaluated.get("test"),
+        "per_class_accuracy": evaluated.get("per_class_accuracy"),
+        "per_class_split": evaluated.get("per_class_split"),
+        "wall_seconds": round(wall, 2),
+        "precision": precision,
+    }
+
+
+def _prepare(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict, Any, RunPaths]:
+    """Resolve the config and the data, then (only once both are valid) the run directory."""
+    if cfg.out is None:
+        cfg = dataclasses.replace(
+            cfg, out=str(Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
+        )
+    if cfg.resume:
+        cfg = _resume_config(cfg)
+    cfg, from_file, notes = _model_source(cfg)
+    _seed(cfg)
+    _, data = _load_data(cfg)
+    paths = prepare_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
+    return cfg, from_file, notes, data, paths
+
+
+def run_finetune(config: FinetuneConfig) -> FinetuneResult:
+    """Fine-tune a zoo model on a data SPEC; write the run directory; return its results.
+
+    Raises ValueError (bad options, data or run directory) and NonFiniteLossError (a
+    RuntimeError) with one-line messages.
+
+    Example:
+        >>> result = run_finetune(FinetuneConfig(model="cnn", out="runs/digits", epochs=2))
+        >>> sorted(result.files)[:3]
+        ['class_names', 'config', 'confusion_matrix']
+    """
+    from finetune.loop import EpochLoop
+    from finetune.model import phase_plan
+    from finetune.precision import dtype_policy
+
+    started = time.perf_counter()
+    cfg, from_file, notes, data, paths = _prepare(config)
+    echo = _echo_for(cfg)
+    state = read_state(paths) if cfg.resume else None
+    builder = _Builder(cfg, data, from_file)
+    policy, precision = _choose_precision(cfg, paths, builder, echo)
+    with dtype_policy(policy):
+        _seed(cfg)  # measuring consumed random numbers; the model's init must not depend on it
+        model, build_notes = builder.build()
+        plan = phase_plan(model, cfg.epochs, cfg.head_epochs, from_used=bool(from_file))
+        if state is None:
+            save_config(
+                dataclasses.replace(
+                    cfg,
+                    precision=policy,
+                    resume=False,
+                    overwrite=False,
+                    input_shape=tuple(data.input_shape),
+                ),
+                paths.config,
+                num_classes=data.num_classes,
+                class_names=list(data.class_names),
+                task=data.task,
+                precision_requested=cfg.precision,
+            )
+            atomic_write_json(paths.class_names, list(data.class_names))
+        echo(
+            f"{cfg.model} on {cfg.data}: {data.num_classes} classes, {data.num_train} train, "
+            f"{data.num_val} val, {data.num_test} test; precision {policy}; run dir {paths.root}"
+        )
+        loop = EpochLoop(model, cfg, plan, data, paths, policy=policy, echo=echo)
+        loop.run(state, wall_before=(state or {}).get("wall_seconds", 0.0))
+        evaluated = _evaluate(loop, data, paths)
+        loss_scaling = type(model.optimizer).__name__ == "LossScaleOptimizer"
+    wall = (state or {}).get("wall_seconds", 0.0) + time.perf_counter() - started
+    precision = {
+        **precision,
+        "policy": policy,
+        "requested": cfg.precision,
+        "loss_scaling": loss_scaling,
+    }
+    metrics = _metrics(cfg, loop, evaluated, precision, wall, data)
+    decisions = {
+        "phases": {
+            "plan": dataclasses.asdict(plan),
+            **{str(k): v for k, v in loop.phase_notes.items()},
+        },
+        "model": {**build_notes, **notes},
+        "precision": precision,
+        "exact_data_order": loop.train_data.exact,
+        "tensorboard": loop.tensorboard_note or str(paths.logs),
+        "resumed_from_epoch": (state or {}).get("epoch"),
+    }
+    metrics["decisions"] = decisions
+    atomic_write_json(paths.metrics, metrics)
+    _print_summary(echo, metrics, paths)
+    files = {p.stem.replace(".weights", ""): str(p) for p in paths.root.iterdir() if p.is_file()}
+    return FinetuneResult(paths.root, files, metrics, decisions, cfg)
+
+
+def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths) -> None:
+    for split in ("val", "test"):
+        scores = metrics.get(split)
+        if scores:
+            echo(
+                f"{split}: loss={scores['loss']:.4f} accuracy={scores['accuracy']:.4f} "
+                f"({scores['examples']} examples)"
+            )
+    echo(
+        f"best epoch {metrics['best'].get('epoch')}; {metrics['wall_seconds']:.1f}s; "
+        f"model saved to {paths.model}"
+    )
+
+
+def load_metrics(run_dir: str | Path) -> dict[str, Any]:
+    """metrics.json of a finished run."""
+    with open(Path(run_dir) / "metrics.json", encoding="utf-8") as handle:
+        return json.load(handle)
