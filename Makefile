@@ -14,7 +14,11 @@ $(STAMP): setup.cfg constraints.txt pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/zoo list
+	$(BIN)/python -m finetune.demo --out runs/demo
+	$(BIN)/zoo convert runs/demo/transfer --to onnx
+	$(BIN)/zoo convert runs/demo/transfer --to onnx --precision int8
+	$(BIN)/zoo bench runs/demo/transfer/model.keras runs/demo/transfer/model.onnx \
+		runs/demo/transfer/model.int8.onnx --batch-sizes 1,64
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --nbmake tests notebooks

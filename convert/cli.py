@@ -1,0 +1,233 @@
+"""`zoo convert` and `zoo bench`: thin click shells over `convert.convert` and `convert.benchmark`.
+
+Both are attached to the `zoo` group through the `kerazoo.commands` entry points; everything heavy
+is imported inside the command bodies so `zoo --help` stays instant. Library errors become
+one-line `Error: ...` messages with a non-zero exit (the group turns ValueError/RuntimeError into
+`click.ClickException`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+
+import click
+
+
+def _int_list(name: str) -> Callable[[click.Context, click.Parameter, str | None], list[int]]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
+        if value is None:
+            return []
+        try:
+            values = [int(item) for item in value.split(",") if item.strip()]
+        except ValueError:
+            values = []
+        if not values or min(values) < 1:
+            raise click.BadParameter(
+                f"{name} should be comma-separated positive ints, e.g. 1,8,32. Received: {value!r}"
+            )
+        return values
+
+    return parse
+
+
+def _progress(quiet: bool) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+    return lambda line: click.echo(line, err=True)
+
+
+@click.command("convert")
+@click.argument("source", type=click.Path(exists=True))
+@click.option(
+    "--to",
+    "to",
+    type=click.Choice(["saved_model", "onnx", "tensorrt", "tf-trt"]),
+    default="onnx",
+    show_default=True,
+    help="Target format.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(["fp32", "fp16", "int8"]),
+    default="fp32",
+    show_default=True,
+    help="fp16: float16 weights/compute, float32 I/O. int8: QDQ, calibrated on real data.",
+)
+@click.option(
+    "--calib-data",
+    metavar="SPEC",
+    help="Calibration/parity data: a folder, FILE.npz or builtin:NAME. "
+    "Defaults to a run directory's `data`.",
+)
+@click.option(
+    "--calib-method",
+    type=click.Choice(["minmax", "entropy", "percentile"]),
+    default="minmax",
+    show_default=True,
+    help="How int8 activation ranges are chosen.",
+)
+@click.option(
+    "--opset", type=click.IntRange(13, 21), default=17, show_default=True, help="ONNX opset."
+)
+@click.option(
+    "--batch-sizes",
+    default="1,8,32",
+    show_default=True,
+    callback=_int_list("--batch-sizes"),
+    help="Batch sizes the parity gate checks (and the TensorRT profile spans).",
+)
+@click.option(
+    "--seq-lens",
+    default="8,64,256",
+    show_default=True,
+    callback=_int_list("--seq-lens"),
+    help="Sequence lengths checked for sequence models (and the TensorRT profile spans).",
+)
+@click.option("--atol", type=float, help="Absolute tolerance (default per precision).")
+@click.option("--rtol", type=float, help="Relative tolerance (default per precision).")
+@click.option("--out", type=click.Path(), help="Artefact path. Defaults to beside the model.")
+@click.option("--json", "as_json", is_flag=True, help="Print the parity report as JSON.")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@click.option(
+    "--preflight",
+    "preflight_only",
+    is_flag=True,
+    help="Only check the ONNX graph against the TensorRT parser; build nothing.",
+)
+def convert_command(
+    source: str,
+    to: str,
+    precision: str,
+    calib_data: str | None,
+    calib_method: str,
+    opset: int,
+    batch_sizes: list[int],
+    seq_lens: list[int],
+    atol: float | None,
+    rtol: float | None,
+    out: str | None,
+    as_json: bool,
+    quiet: bool,
+    preflight_only: bool,
+) -> None:
+    """Convert SOURCE (a .keras file, a run directory or an .onnx file) and verify the result.
+
+    The artefact is checked against the Keras model (parity table; report in
+    <artefact>.report.json) and only then moved to its final name; a failing one is kept as
+    <name>.failed.<ext> and the command exits 1.
+
+    \b
+    Examples:
+      zoo convert runs/demo --to onnx
+      zoo convert runs/demo --to onnx --precision int8 --calib-method entropy
+      zoo convert model.keras --to onnx --precision fp16 --out model.fp16.onnx
+      zoo convert model.onnx --preflight --batch-sizes 1,8,32
+    """
+    import convert
+
+    progress = _progress(quiet)
+    if preflight_only:
+        report = convert.run_preflight(
+            source, batch_sizes=batch_sizes, seq_lens=seq_lens, opset=opset
+        )
+        click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.format_table())
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+        return
+    try:
+        result = convert.convert(
+            source,
+            to=to,
+            precision=precision,
+            out=out,
+            opset=opset,
+            calib_data=calib_data,
+            calib_method=calib_method,
+            batch_sizes=batch_sizes,
+            seq_lens=seq_lens,
+            atol=atol,
+            rtol=rtol,
+            progress=progress,
+        )
+    except convert.GateError as error:
+        _print_report(error.result, as_json)
+        raise click.ClickException(str(error)) from None
+    _print_report(result, as_json)
+    if not as_json and not quiet:
+        click.echo(f"wrote {result.artefact}", err=True)
+
+
+def _print_report(result, as_json: bool) -> None:
+    if as_json:
+        data = result.report.to_dict() if result.report else {}
+        click.echo(json.dumps({"artefact": str(result.artefact), **data}, indent=2))
+        return
+    if result.report is not None:
+        click.echo(result.report.format_table())
+    speedup = result.extra.get("speedup")
+    if speedup:
+        click.echo(
+            f"  ONNX Runtime CPU at batch {speedup['batch_size']}: fp32 "
+            f"{speedup['fp32_p50_ms']:.3f} ms -> {speedup['p50_ms']:.3f} ms "
+            f"(x{speedup['speedup']:.2f})"
+        )
+
+
+@click.command("bench")
+@click.argument("artifacts", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option(
+    "--batch-sizes", default="1,8,32", show_default=True, callback=_int_list("--batch-sizes")
+)
+@click.option(
+    "--seq-lens",
+    default="64",
+    show_default=True,
+    callback=_int_list("--seq-lens"),
+    help="Time steps for sequence models.",
+)
+@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
+@click.option("--runs", type=click.IntRange(1), default=50, show_default=True)
+@click.option("--threads", type=click.IntRange(1), help="Intra-op threads (default: runtime's).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
+@click.option("--plot", type=click.Path(dir_okay=False), help="Write a bar chart (PNG).")
+@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+def bench_command(
+    artifacts: tuple[str, ...],
+    batch_sizes: list[int],
+    seq_lens: list[int],
+    warmup: int,
+    runs: int,
+    threads: int | None,
+    as_json: bool,
+    plot: str | None,
+    quiet: bool,
+) -> None:
+    """Latency (p50/p90/p99) and throughput of ARTIFACTS per runtime and batch size.
+
+    .keras files run eagerly and as a traced function; .onnx files in ONNX Runtime (labelled
+    fp32/fp16/int8); .engine files in TensorRT (GPU machines).
+
+    \b
+    Examples:
+      zoo bench runs/demo/model.keras runs/demo/model.onnx runs/demo/model.int8.onnx
+      zoo bench model.onnx --batch-sizes 1,64 --threads 2 --json --plot bench.png
+    """
+    from convert.benchmark import benchmark, format_table, plot_records
+
+    records = benchmark(
+        artifacts,
+        batch_sizes,
+        seq_lens=seq_lens,
+        warmup=warmup,
+        runs=runs,
+        threads=threads,
+        progress=_progress(quiet),
+    )
+    if plot:
+        plot_records(records, plot)
+        if not quiet:
+            click.echo(f"wrote {plot}", err=True)
+    click.echo(json.dumps(records, indent=2) if as_json else format_table(records))
+    sys.stdout.flush()

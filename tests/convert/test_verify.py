@@ -1,0 +1,129 @@
+"""The parity gate and the `convert()` pipeline: good artefacts are published, bad ones never are."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import numpy_helper
+
+import convert
+import convert.onnx_export as onnx_export
+import zoo
+from convert.verify import failed_path, generate_inputs, report_path, verify
+from tests.convert.digits import TRAIN, digits_arrays
+
+
+def _corrupt(path) -> None:
+    """Negate the largest float initializer (a conv/dense kernel) in place."""
+    proto = onnx.load(str(path))
+    init = max(
+        (i for i in proto.graph.initializer if i.data_type == onnx.TensorProto.FLOAT),
+        key=lambda i: int(np.prod(i.dims)),
+    )
+    init.CopyFrom(numpy_helper.from_array(-numpy_helper.to_array(init) * 3.0, init.name))
+    onnx.save(proto, str(path))
+
+
+def test_generate_inputs_cover_every_shape_and_pad_sequences():
+    images = generate_inputs((28, 28, 1), (1, 4), (8, 64))
+    assert [x.shape for x in images] == [(1, 28, 28, 1), (4, 28, 28, 1)]
+    assert min(x.min() for x in images) >= 0.0 and max(x.max() for x in images) <= 255.0
+    sequences = generate_inputs((None, 3), (2,), (5, 9), mask_value=0.0)
+    assert [x.shape for x in sequences] == [(2, 5, 3), (2, 9, 3)]
+    assert any(np.all(x[0, -1] == 0.0) for x in sequences)  # a padded tail to exercise masking
+
+
+def test_gate_rejects_a_corrupted_artefact(tmp_path):
+    model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
+    path = onnx_export.export_onnx(model, tmp_path / "cnn.onnx")
+    assert verify(path, model).passed
+    _corrupt(path)
+    report = verify(path, model)
+    assert not report.passed
+    assert "exceeds atol" in report.failures[0]
+    assert "FAILED" in report.format_table()
+
+
+def test_convert_leaves_no_failed_artefact_under_its_final_name(tmp_path, monkeypatch):
+    model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
+    model.save(tmp_path / "model.keras")
+    real_export = onnx_export.export_onnx
+
+    def corrupted_export(*args, **kwargs):
+        path = real_export(*args, **kwargs)
+        _corrupt(path)
+        return path
+
+    monkeypatch.setattr(onnx_export, "export_onnx", corrupted_export)
+    with pytest.raises(convert.GateError, match="failed the parity gate") as caught:
+        convert.convert(tmp_path / "model.keras", to="onnx")
+    final = tmp_path / "model.onnx"
+    assert not final.exists()
+    assert not report_path(final).exists()
+    assert failed_path(final) == tmp_path / "model.failed.onnx"
+    assert caught.value.result.artefact == failed_path(final)
+    assert failed_path(final).exists()
+    saved = json.loads(report_path(failed_path(final)).read_text())
+    assert saved["passed"] is False
+    # Nothing else (temp files) is left behind.
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.failed.onnx",
+        "model.failed.onnx.report.json",
+        "model.keras",
+    ]
+
+
+def test_convert_to_onnx_publishes_with_a_report(tmp_path):
+    model = zoo.create_model("gru", units=8, masking=True)
+    model.save(tmp_path / "model.keras")
+    result = convert.convert(
+        tmp_path / "model.keras", to="onnx", batch_sizes=(1, 4), seq_lens=(3, 11)
+    )
+    assert result.passed and result.artefact == tmp_path / "model.onnx"
+    saved = json.loads((tmp_path / "model.onnx.report.json").read_text())
+    assert saved["passed"] is True and saved["outputs"][0]["name"] == "predictions"
+    assert saved["outputs"][0]["max_abs"] < 1e-4
+    assert [1, 11, 10] in saved["shapes"] and [4, 3, 10] in saved["shapes"]
+
+
+def test_convert_to_saved_model_is_verified(tmp_path):
+    model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
+    model.save(tmp_path / "model.keras")
+    result = convert.convert(tmp_path / "model.keras", to="saved_model", batch_sizes=(1, 3))
+    assert result.passed, result.report.format_table()
+    assert (result.artefact / "saved_model.pb").is_file()
+    assert result.report.runtime == "tensorflow-saved_model"
+    assert result.report.outputs[0].max_abs < 1e-4
+
+
+def test_onnx_source_lowers_precision_against_the_fp32_file(tmp_path):
+    x, y = digits_arrays()
+    model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
+    path = onnx_export.export_onnx(model, tmp_path / "cnn.onnx")
+    result = convert.convert(path, to="onnx", precision="fp16", calib_data=(x[TRAIN:], y[TRAIN:]))
+    assert result.artefact == tmp_path / "cnn.fp16.onnx"
+    assert result.report.reference == "onnxruntime-fp32"
+    assert result.passed
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"to": "pdf"}, "to should be one of"),
+        ({"precision": "int4"}, "precision should be one of"),
+        ({"precision": "int8"}, "needs --calib-data|calibrates on real inputs"),
+        ({"to": "saved_model", "precision": "fp16"}, "writes float32 only"),
+    ],
+)
+def test_convert_argument_errors(tmp_path, kwargs, message):
+    zoo.create_model("cnn", filters=(8, 16)).save(tmp_path / "model.keras")
+    with pytest.raises(ValueError, match=message):
+        convert.convert(tmp_path / "model.keras", **kwargs)
+
+
+def test_lazy_package_api():
+    assert callable(convert.verify) and callable(convert.benchmark)
+    assert convert.export_onnx is onnx_export.export_onnx
