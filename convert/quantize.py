@@ -166,6 +166,10 @@ def quantize_int8(
                 activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=calibrate_method,
-                extra_options={"ActivationSymmetric": bool(symmetric)},
+                # TensorRT dequantizes int8 only: keep biases float for it rather than int32.
+                extra_options={
+                    "ActivationSymmetric": bool(symmetric),
+                    "QuantizeBias": not symmetric,
+                },
             )
     return out
