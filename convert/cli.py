@@ -178,17 +178,31 @@ def _print_report(result, as_json: bool) -> None:
 @click.command("bench")
 @click.argument("artifacts", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option(
-    "--batch-sizes", default="1,8,32", show_default=True, callback=_int_list("--batch-sizes")
+    "--batch-sizes",
+    default="1,8,32",
+    show_default=True,
+    metavar="N,N,...",
+    callback=_int_list("--batch-sizes"),
+    help="Batch sizes to time, comma-separated.",
 )
 @click.option(
     "--seq-lens",
     default="64",
+    metavar="N,N,...",
     show_default=True,
     callback=_int_list("--seq-lens"),
     help="Time steps for sequence models.",
 )
-@click.option("--warmup", type=click.IntRange(0), default=10, show_default=True)
-@click.option("--runs", type=click.IntRange(1), default=50, show_default=True)
+@click.option(
+    "--warmup",
+    type=click.IntRange(0),
+    default=10,
+    show_default=True,
+    help="Untimed runs first (allocation, kernel selection).",
+)
+@click.option(
+    "--runs", type=click.IntRange(1), default=50, show_default=True, help="Timed runs per batch."
+)
 @click.option("--threads", type=click.IntRange(1), help="Intra-op threads (default: runtime's).")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a bar chart (PNG).")
