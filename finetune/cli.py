@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from finetune.config import PRECISIONS
+from finetune.distribute import SCALE_LR, STRATEGIES
 
 EXAMPLES = """
 \b
@@ -28,6 +29,9 @@ Examples:
   zoo finetune --model lstm --data seqs.npz --option units=32 --option masking=true --out runs/s
   zoo finetune --config my.yaml --lr 3e-4 --out runs/a     # options override the file
   zoo finetune --out runs/a --resume                       # continue an interrupted run
+  zoo finetune --strategy mirrored --cpu-devices 2 --batch-size 64 --out runs/m
+  TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker",
+      "index": 0}}' zoo finetune --strategy multiworker --out /shared/runs/mw  # on each host
 """
 
 
@@ -107,7 +111,11 @@ def _one_line(error: BaseException) -> str:
 )
 @click.option("--lr", type=float, help="Phase-1 learning rate (Adam). [default: 0.001]")
 @click.option("--fine-tune-lr", type=float, help="Phase-2 learning rate. [default: 0.0001]")
-@click.option("--batch-size", type=int, help="Examples per step. [default: 32]")
+@click.option(
+    "--batch-size",
+    type=int,
+    help="Examples per step: the global batch, split evenly over the replicas. [default: 32]",
+)
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
@@ -141,6 +149,24 @@ def _one_line(error: BaseException) -> str:
     "--input-shape",
     metavar="H,W,C|T,F",
     help="Model input shape without batch axis, e.g. 32,32,3 or None,12.",
+)
+@click.option(
+    "--strategy",
+    type=click.Choice(STRATEGIES),
+    help="auto: MirroredStrategy over several GPUs, else one device; mirrored: the GPUs or "
+    "the --cpu-devices; multiworker: the TF_CONFIG cluster (docs/DISTRIBUTED.md). [default: auto]",
+)
+@click.option(
+    "--cpu-devices",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Split the CPU into N logical devices before TensorFlow starts (mirrored without "
+    "GPUs). [default: 0, as is]",
+)
+@click.option(
+    "--scale-lr",
+    type=click.Choice(SCALE_LR),
+    help="linear: both learning rates x the number of replicas. [default: none]",
 )
 def finetune_command(config_file: str | None, list_data: bool, model_options, **options: Any):
     """Fine-tune a zoo model on your data: head first, then the unfrozen top of the backbone.

@@ -23,7 +23,8 @@ DEFAULT_DATA = "builtin:digits"
 # YAML keys that may be spelled like the CLI option (dashes) or with `from` for `from_run`.
 _ALIASES = {"from": "from_run", "options": "model_options", "option": "model_options"}
 # Options that describe how to run, not what is trained: they may change on --resume.
-RUN_ONLY_FIELDS = ("out", "resume", "overwrite", "quiet", "epochs")
+# strategy/cpu_devices say where it runs: a multi-worker run may be resumed on one machine.
+RUN_ONLY_FIELDS = ("out", "resume", "overwrite", "quiet", "epochs", "strategy", "cpu_devices")
 
 
 @dataclasses.dataclass
@@ -41,7 +42,7 @@ class FinetuneConfig:
         unfreeze: layers at the top of the backbone to unfreeze in phase 2: an int or "all".
         lr: phase-1 learning rate (Adam).
         fine_tune_lr: phase-2 learning rate, usually ~10x smaller.
-        batch_size: examples per step.
+        batch_size: examples per step (the global batch, over all replicas).
         precision: "auto" (measured), "float32", "mixed_float16" or "mixed_bfloat16".
         augment: random image augmentation of the training split.
         val_split: fraction of the training data held out for validation when the data has no
@@ -54,6 +55,11 @@ class FinetuneConfig:
         quiet: print nothing but errors.
         model_options: the model's own options (`zoo info NAME`).
         input_shape: the model's input shape without the batch axis; None uses the model's own.
+        strategy: "auto", "one", "mirrored" or "multiworker" (see finetune.distribute);
+            batch_size is then the global batch over all replicas.
+        cpu_devices: split the CPU into N logical devices before TensorFlow starts (for
+            `mirrored` without GPUs); 0 leaves the devices as they are.
+        scale_lr: "none" or "linear" (both learning rates x the number of replicas).
     """
 
     model: str = DEFAULT_MODEL
@@ -77,6 +83,9 @@ class FinetuneConfig:
     quiet: bool = False
     model_options: dict[str, Any] = dataclasses.field(default_factory=dict)
     input_shape: tuple[int | None, ...] | None = None
+    strategy: str = "auto"
+    cpu_devices: int = 0
+    scale_lr: str = "none"
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -194,6 +203,9 @@ def validate_config(cfg: FinetuneConfig) -> None:
         resume=cfg.resume,
         overwrite=cfg.overwrite,
     )
+    from finetune.distribute import validate_strategy
+
+    validate_strategy(cfg.strategy, cfg.cpu_devices, cfg.scale_lr)
     if cfg.weights is not None and str(cfg.weights).lower() in ("none", "null", ""):
         cfg.weights = None
 

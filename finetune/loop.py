@@ -8,6 +8,10 @@ every `fit` (we call `fit` per epoch/phase), and cannot make the restarted data 
 So each epoch here is one `fit` on a pipeline shuffled by (seed, epoch), then an atomic
 checkpoint of model + optimizer variables with a JSON state (epoch, phase, best, history).
 
+Under a tf.distribute strategy the loop runs inside its scope (see `finetune.train`); every
+dataset goes through `prepare_dataset` (the run's auto-shard policy), and a resume reads the
+checkpoint from `resume_paths` (the chief's run directory) even on workers that write elsewhere.
+
 Example:
     >>> loop = EpochLoop(model, cfg, plan, data, paths, echo=print)
     >>> rows = loop.run(state=None)
@@ -16,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import shutil
 import time
 from collections.abc import Callable
 from typing import Any
@@ -120,13 +125,17 @@ class EpochLoop:
         *,
         policy: str,
         echo: Callable[[str], None],
+        prepare_dataset: Callable[[Any], Any] | None = None,
+        resume_paths: RunPaths | None = None,
     ):
         import keras
 
         self.model, self.cfg, self.plan, self.data, self.paths = model, cfg, plan, data, paths
         self.policy, self.echo = policy, echo
+        self.prepare_dataset = prepare_dataset or (lambda dataset: dataset)
+        self.resume_paths = resume_paths or paths
         self.train_data = TrainData(data, cfg.seed, cfg.batch_size, cfg.augment)
-        self.val = with_labels_for(model, data.val)
+        self.val = self.prepare_dataset(with_labels_for(model, data.val))
         self.monitor = "val_accuracy" if self.val is not None else "accuracy"
         self.guard = _NanGuard.create()
         self.callbacks = [self.guard]
@@ -182,7 +191,11 @@ class EpochLoop:
         """Load a checkpoint: the phase's trainability, optimizer variables, weights, history."""
         self.enter_phase(int(state["phase"]))
         self.model.optimizer.build(self.model.trainable_variables)  # variables to load into
-        self.model.load_weights(str(state_weights(self.paths, state)))
+        self.model.load_weights(str(state_weights(self.resume_paths, state)))
+        best = self.resume_paths.best_weights
+        if best != self.paths.best_weights and best.is_file():  # a worker writing elsewhere
+            self.paths.checkpoints.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(best, self.paths.best_weights)
         if self.plan.two_phase:  # measure the body's movement from the restored weights on
             self._snapshot = self._body_snapshot()
         self.rows = list(state.get("history", []))
@@ -200,7 +213,7 @@ class EpochLoop:
 
     def _fit_epoch(self, epoch: int) -> dict[str, Any]:
         start = time.perf_counter()
-        train = with_labels_for(self.model, self.train_data.epoch(epoch))
+        train = self.prepare_dataset(with_labels_for(self.model, self.train_data.epoch(epoch)))
         history = self.model.fit(
             train,
             validation_data=self.val,

@@ -2,7 +2,9 @@
 
 Phase 1 trains the head on a frozen body; phase 2 unfreezes the top of the body and continues
 at `fine_tune_lr` (see `finetune.model`). Each epoch is checkpointed atomically (see
-`finetune.loop`), so `resume=True` continues exactly where a killed run stopped.
+`finetune.loop`), so `resume=True` continues exactly where a killed run stopped. The model is
+built, compiled, trained and evaluated inside the run's tf.distribute strategy scope (see
+`finetune.distribute`); with several workers only the chief writes the run directory.
 
 Example:
     >>> from finetune import FinetuneConfig, run_finetune
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -38,10 +41,13 @@ class FinetuneResult:
         return self.run_dir / "model.keras"
 
 
-def _echo_for(cfg: FinetuneConfig):
+def _echo_for(cfg: FinetuneConfig, dist: Any = None):
+    task = getattr(dist, "task", None)
+    prefix = f"[{task['type']} {task['index']}] " if task and not dist.is_chief else ""
+
     def echo(message: str) -> None:
         if not cfg.quiet:
-            print(message, flush=True)
+            print("\n".join(prefix + line for line in message.splitlines()), flush=True)
 
     return echo
 
@@ -68,9 +74,8 @@ def _resume_config(cfg: FinetuneConfig) -> FinetuneConfig:
             "--resume continues a run with its saved config; only --epochs may change. "
             f"Received: {'; '.join(conflicts)}"
         )
-    return dataclasses.replace(
-        saved, out=cfg.out, resume=True, overwrite=False, quiet=cfg.quiet, epochs=cfg.epochs
-    )
+    run_only = {name: getattr(cfg, name) for name in RUN_ONLY_FIELDS}
+    return dataclasses.replace(saved, **{**run_only, "resume": True, "overwrite": False})
 
 
 def _seed(cfg: FinetuneConfig) -> None:
@@ -158,13 +163,27 @@ class _Builder:
         return model
 
 
-def _choose_precision(cfg, paths: RunPaths, builder: _Builder, echo) -> tuple[str, dict]:
-    """The policy to train under; `auto` measures it and writes precision.json."""
-    from finetune.loop import is_binary
-    from finetune.precision import measure_precision
+def _choose_precision(cfg, paths: RunPaths, builder: _Builder, echo, dist) -> tuple[str, dict]:
+    """The policy to train under; `auto` measures it (outside the strategy, on one device) and
+    writes precision.json. With several workers the chief measures and tells the others."""
+    from finetune.distribute import broadcast_from_chief
+    from finetune.precision import POLICIES
 
     if cfg.precision != "auto":
         return cfg.precision, {"choice": cfg.precision, "reason": "set by the user"}
+    choice, record = _measure_precision(paths, builder, echo) if dist.is_chief else (None, {})
+    if dist.multi_worker:  # timings differ between machines; every worker must agree
+        index = broadcast_from_chief(dist, POLICIES.index(choice) if choice else 0)
+        if not dist.is_chief:
+            choice = POLICIES[index]
+            record = {"choice": choice, "reason": "measured by the chief worker"}
+    return choice, record
+
+
+def _measure_precision(paths: RunPaths, builder: _Builder, echo) -> tuple[str, dict]:
+    from finetune.loop import is_binary
+    from finetune.precision import measure_precision
+
     x, y = next(iter(builder.data.train))
     probe, _ = builder.build(load_from=False)
     if is_binary(probe):
@@ -185,7 +204,7 @@ def _evaluate(loop: Any, data: Any, paths: RunPaths) -> dict[str, Any]:
     loop.restore_best()
     results: dict[str, Any] = {}
     for split in ("val", "test"):
-        dataset = with_labels_for(loop.model, getattr(data, split))
+        dataset = loop.prepare_dataset(with_labels_for(loop.model, getattr(data, split)))
         results[split] = evaluate_split(loop.model, dataset, data.num_classes) if dataset else None
     report = results["test"] or results["val"]
     if report:
@@ -225,19 +244,49 @@ def _metrics(cfg, loop, evaluated, precision: dict, wall: float, data) -> dict[s
     }
 
 
-def _prepare(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict, Any, RunPaths]:
-    """Resolve the config and the data, then (only once both are valid) the run directory."""
+def _resolve(cfg: FinetuneConfig) -> FinetuneConfig:
+    """The run directory's name and, on resume, the saved config (no TensorFlow used yet)."""
     if cfg.out is None:
         cfg = dataclasses.replace(
             cfg, out=str(Path("runs") / f"{cfg.model}-{time.strftime('%Y%m%d-%H%M%S')}")
         )
-    if cfg.resume:
-        cfg = _resume_config(cfg)
+    return _resume_config(cfg) if cfg.resume else cfg
+
+
+def _lr_facts(cfg: FinetuneConfig, used: dict[str, float]) -> dict[str, Any]:
+    """The learning rates asked for and used (after --scale-lr), for metrics.json."""
+    return {
+        "scale_lr": cfg.scale_lr,
+        "lr": used["lr"],
+        "fine_tune_lr": used["fine_tune_lr"],
+        "lr_requested": cfg.lr,
+        "fine_tune_lr_requested": cfg.fine_tune_lr,
+    }
+
+
+def _prepare(cfg: FinetuneConfig, dist: Any, write_dir: str) -> tuple:
+    """Resolve the model and the data, then (only once both are valid) the run directory.
+
+    The chief prepares `cfg.out`; another worker its own empty `write_dir`. On resume every
+    worker reads the state that the chief wrote in `cfg.out` (shared or copied storage).
+    """
     cfg, from_file, notes = _model_source(cfg)
     _seed(cfg)
     _, data = _load_data(cfg)
-    paths = prepare_run_dir(cfg.out, resume=cfg.resume, overwrite=cfg.overwrite)
-    return cfg, from_file, notes, data, paths
+    chief = dist.is_chief
+    paths = prepare_run_dir(
+        write_dir, resume=cfg.resume and chief, overwrite=cfg.overwrite and chief
+    )
+    source = RunPaths(Path(cfg.out))
+    state = None
+    if cfg.resume:
+        if not source.state.is_file():
+            raise ValueError(
+                f"Nothing to resume in {cfg.out!r}: it has no checkpoints/state.json (every "
+                f"worker reads the chief's run directory). Received: out={cfg.out!r}"
+            )
+        state = read_state(source)
+    return cfg, from_file, notes, data, paths, state, source
 
 
 def run_finetune(config: FinetuneConfig) -> FinetuneResult:
@@ -251,19 +300,52 @@ def run_finetune(config: FinetuneConfig) -> FinetuneResult:
         >>> sorted(result.files)[:3]
         ['class_names', 'config', 'confusion_matrix']
     """
+    from finetune.distribute import create_distribution, worker_dir
+
+    started = time.perf_counter()
+    # First: logical CPU devices and collective ops must be set before TensorFlow starts.
+    # (strategy and cpu_devices are run-only options: a resumed run takes them from `config`.)
+    dist = create_distribution(config.strategy, cpu_devices=config.cpu_devices)
+    with worker_dir(dist) as write_dir:
+        return _run(config, dist, write_dir, started)
+
+
+def _run(config: FinetuneConfig, dist: Any, write_dir: str | None, started: float):
+    from finetune import distribute
     from finetune.loop import EpochLoop
     from finetune.model import phase_plan
     from finetune.precision import dtype_policy
 
-    started = time.perf_counter()
-    cfg, from_file, notes, data, paths = _prepare(config)
-    echo = _echo_for(cfg)
-    state = read_state(paths) if cfg.resume else None
+    echo = _echo_for(config, dist)
+    error, prepared = None, None
+    try:
+        cfg = _resolve(config)
+        dist.set_global_batch(cfg.batch_size)
+        prepared = _prepare(cfg, dist, write_dir or cfg.out)
+    except Exception as failure:  # noqa: BLE001 - re-raised by check_all_ready, after the barrier
+        error = failure
+    distribute.check_all_ready(dist, error)  # one worker's bad set-up stops all, none hangs
+    cfg, from_file, notes, data, paths, state, source = prepared
+    if state is not None:
+        distribute.check_all_agree(dist, state["epoch"], "the epoch to resume after")
+    echo(dist.summary())
+    if dist.requested == "auto" and os.environ.get("TF_CONFIG"):
+        echo("note: TF_CONFIG is set but --strategy auto trains on this machine only")
+    shard, shard_reason = distribute.shard_policy(dist, data.spec.kind)
+    lrs = {
+        name: distribute.scaled_lr(getattr(cfg, name), dist.replicas, cfg.scale_lr)
+        for name in ("lr", "fine_tune_lr")
+    }
+    echo(
+        f"lr {lrs['lr']:g}, fine-tune lr {lrs['fine_tune_lr']:g} (scale-lr {cfg.scale_lr}, "
+        f"{dist.replicas} replica(s)); data sharding {shard or 'none (one worker)'}"
+    )
     builder = _Builder(cfg, data, from_file)
-    policy, precision = _choose_precision(cfg, paths, builder, echo)
-    with dtype_policy(policy):
+    policy, precision = _choose_precision(cfg, paths, builder, echo, dist)
+    with dtype_policy(policy), dist.scope():
         _seed(cfg)  # measuring consumed random numbers; the model's init must not depend on it
         model, build_notes = builder.build()
+        distribute.prepare_model(dist, model)
         plan = phase_plan(model, cfg.epochs, cfg.head_epochs, from_used=bool(from_file))
         if state is None:
             save_config(
@@ -285,10 +367,21 @@ def run_finetune(config: FinetuneConfig) -> FinetuneResult:
             f"{cfg.model} on {cfg.data}: {data.num_classes} classes, {data.num_train} train, "
             f"{data.num_val} val, {data.num_test} test; precision {policy}; run dir {paths.root}"
         )
-        loop = EpochLoop(model, cfg, plan, data, paths, policy=policy, echo=echo)
+        loop = EpochLoop(
+            model,
+            dataclasses.replace(cfg, **lrs),
+            plan,
+            data,
+            paths,
+            policy=policy,
+            echo=echo,
+            prepare_dataset=lambda dataset: distribute.with_shard_policy(dataset, shard),
+            resume_paths=source,
+        )
         loop.run(state, wall_before=(state or {}).get("wall_seconds", 0.0))
         evaluated = _evaluate(loop, data, paths)
         loss_scaling = type(model.optimizer).__name__ == "LossScaleOptimizer"
+        digest = distribute.weights_digest(model)
     wall = (state or {}).get("wall_seconds", 0.0) + time.perf_counter() - started
     precision = {
         **precision,
@@ -297,6 +390,13 @@ def run_finetune(config: FinetuneConfig) -> FinetuneResult:
         "loss_scaling": loss_scaling,
     }
     metrics = _metrics(cfg, loop, evaluated, precision, wall, data)
+    metrics["distribute"] = {
+        **dist.to_dict(),
+        **_lr_facts(cfg, lrs),
+        "shard_policy": shard,
+        "shard_reason": shard_reason,
+        "weights_sha256": digest,
+    }
     decisions = {
         "phases": {
             "plan": dataclasses.asdict(plan),
@@ -310,12 +410,16 @@ def run_finetune(config: FinetuneConfig) -> FinetuneResult:
     }
     metrics["decisions"] = decisions
     atomic_write_json(paths.metrics, metrics)
-    _print_summary(echo, metrics, paths)
+    _print_summary(echo, metrics, paths if dist.is_chief else None)
+    if dist.multi_worker:  # the same digest on every worker shows they hold the same model
+        echo(f"weights sha256 {digest}")
+    if not dist.is_chief:  # its files are in a temporary directory, removed on return
+        return FinetuneResult(Path(cfg.out), {}, metrics, decisions, cfg)
     files = {p.stem.replace(".weights", ""): str(p) for p in paths.root.iterdir() if p.is_file()}
     return FinetuneResult(paths.root, files, metrics, decisions, cfg)
 
 
-def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths) -> None:
+def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths | None) -> None:
     for split in ("val", "test"):
         scores = metrics.get(split)
         if scores:
@@ -323,10 +427,8 @@ def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths) -> None:
                 f"{split}: loss={scores['loss']:.4f} accuracy={scores['accuracy']:.4f} "
                 f"({scores['examples']} examples)"
             )
-    echo(
-        f"best epoch {metrics['best'].get('epoch')}; {metrics['wall_seconds']:.1f}s; "
-        f"model saved to {paths.model}"
-    )
+    saved = f"model saved to {paths.model}" if paths else "the chief saves the model"
+    echo(f"best epoch {metrics['best'].get('epoch')}; {metrics['wall_seconds']:.1f}s; {saved}")
 
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
