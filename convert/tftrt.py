@@ -18,6 +18,7 @@ if ok:
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -92,5 +93,27 @@ def convert_tftrt(
     else:
         converter.convert()
     out = Path(out_dir)
-    converter.save(str(out))
+    _save_atomically(lambda folder: converter.save(str(folder)), out)
     return out
+
+
+def _save_atomically(save: Callable[[Path], None], out: Path) -> None:
+    """`save` into a hidden folder beside `out`, then rename it to `out` (replacing an old one).
+
+    A SavedModel is a folder, which `os.replace` cannot move onto a non-empty one: an existing
+    `out` is first renamed aside and deleted only once the new folder is in place, so a kill
+    leaves the old or the new SavedModel under `out` (or, between the two renames, neither:
+    the old one is then the hidden `.NAME.old-PID`), never a half-written one.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        save(tmp)
+        if out.exists():
+            os.replace(out, old)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(old, ignore_errors=True)

@@ -206,10 +206,27 @@ def model_info(name: str) -> ModelInfo:
     )
 
 
+def _dim(value: Any) -> int | None:
+    """One input_shape entry: None, an int, an integral float or a digit string; else TypeError."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise TypeError(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise TypeError(value)
+
+
 def _validate_input_shape(entry: _Entry, input_shape: Any) -> tuple[int | None, ...]:
     try:
-        shape = tuple(None if dim is None else int(dim) for dim in input_shape)
-    except (TypeError, ValueError):
+        if isinstance(input_shape, str | bytes | Mapping):
+            raise TypeError(input_shape)
+        shape = tuple(_dim(dim) for dim in input_shape)
+    except TypeError:
         raise ValueError(
             f"{entry.name}: input_shape should be a tuple of positive ints (or None for a free "
             f"axis), without the batch axis. Received: input_shape={input_shape!r}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import re
@@ -92,8 +93,27 @@ def _first_line(error: Exception) -> str:
     return text[0] if text else type(error).__name__
 
 
+def _safe_mode_scope(safe_mode: bool):
+    """Pin Keras' safe mode for one load.
+
+    `keras.config.enable_unsafe_deserialization()` sets a process-wide flag that overrides the
+    `safe_mode=True` argument of `keras.saving.load_model`; any notebook or library may have
+    called it. Inside this scope the caller's explicit choice wins.
+    """
+    try:
+        from keras.src.saving.serialization_lib import SafeModeScope
+    except ImportError:  # pragma: no cover - a Keras without it has no global override either
+        return contextlib.nullcontext()
+    return SafeModeScope(safe_mode)
+
+
 def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
-    """Load a `.keras` model with zoo's custom layers known, refusing damaged files clearly."""
+    """Load a `.keras` model with zoo's custom layers known, refusing damaged files clearly.
+
+    In safe mode (the default) a file whose config asks to run Python (a Lambda layer, a
+    function or class outside Keras and zoo's registered layers) is refused, whatever
+    `keras.config.enable_unsafe_deserialization()` was set to.
+    """
     import keras
 
     import zoo.models  # noqa: F401  (registers zoo's serializable layers)
@@ -108,13 +128,16 @@ def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
             f"{str(path)!r} is not a valid .keras file (not a zip archive; truncated?)."
         )
     try:
-        return keras.saving.load_model(path, safe_mode=safe_mode)
+        with _safe_mode_scope(bool(safe_mode)):
+            return keras.saving.load_model(path, safe_mode=safe_mode)
     except ValueError as error:
         message = str(error)
         if "safe_mode" in message or "Lambda" in message:
             raise ValueError(
                 f"{str(path)!r} holds code (a Lambda layer or a Python function) that safe mode "
-                f"refuses to run. Load it with safe_mode=False only if you trust its source."
+                f"refuses to run: re-save the model without it (use a registered layer), or, only "
+                f"if you trust its source, load it in Python with "
+                f"zoo.load_model(path, safe_mode=False)."
             ) from None
         raise ValueError(f"Could not load {str(path)!r}: {_first_line(error)}") from None
     except Exception as error:

@@ -7,9 +7,12 @@ their own packages, which depend on `zoo` (never the reverse); they are found th
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
 import traceback
+import warnings
 from importlib.metadata import entry_points
 from typing import Any
 
@@ -36,6 +39,49 @@ def _unavailable_command(name: str, error: ImportError) -> click.Command:
     return click.Command(name, callback=fail, help=f"(unavailable: {error})")
 
 
+# What to do about an OSError that reaches the CLI, by errno (the library did not explain it).
+_OS_ERROR_HINTS = {
+    errno.ENOSPC: "free some disk space or choose another output path",
+    errno.EACCES: "you cannot write (or read) there; choose another output path",
+    errno.EPERM: "you cannot write (or read) there; choose another output path",
+    errno.EROFS: "the file system is read-only; choose another output path",
+    errno.ENOTDIR: "a parent of the path is a file, not a folder; choose another output path",
+    errno.EEXIST: "a file is in the way of a folder to create; choose another output path",
+    errno.EISDIR: "the path is a folder; give a file path",
+    errno.ENOENT: "check the path",
+}
+
+
+def error_line(error: BaseException) -> str:
+    """The one line the CLI prints for a library error (`Error: <line>`).
+
+    An OSError that names a file (`[Errno 28] No space left on device: 'x.onnx'`) becomes
+    `No space left on device: 'x.onnx' (free some disk space or ...)`; others keep their first line.
+    """
+    if isinstance(error, OSError) and error.filename is not None and error.strerror:
+        hint = _OS_ERROR_HINTS.get(error.errno, "check the path and try again")
+        return f"{error.strerror}: {str(error.filename)!r} ({hint})."
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
+
+
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    # The CLI's users need the message, not the library line that raised it.
+    lines = str(message).strip().splitlines()
+    return f"Warning: {lines[0] if lines else category.__name__}\n"
+
+
+@contextlib.contextmanager
+def _cli_warnings():
+    """Show warnings as one `Warning: ...` line each while a command runs."""
+    original = warnings.formatwarning
+    warnings.formatwarning = _one_line_warning
+    try:
+        yield
+    finally:
+        warnings.formatwarning = original
+
+
 class ZooGroup(click.Group):
     """A click group that adds the entry-point commands lazily and turns errors into one line."""
 
@@ -56,14 +102,14 @@ class ZooGroup(click.Group):
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _cli_warnings():
+                return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except (ValueError, OSError, RuntimeError, KeyError) as error:
             if ctx.obj and ctx.obj.get("debug"):
                 traceback.print_exc()
-            message = str(error).strip().splitlines()
-            raise click.ClickException(message[0] if message else type(error).__name__) from None
+            raise click.ClickException(error_line(error)) from None
 
 
 @click.group(cls=ZooGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -123,7 +169,7 @@ def list_command(pattern: str, task: str | None, as_json: bool) -> None:
     header = ("name", "task", "input", "params", "description")
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
     for row in [header, *rows]:
-        cells = [str(cell).ljust(width) for cell, width in zip(row[:4], widths)]
+        cells = [str(cell).ljust(width) for cell, width in zip(row[:4], widths, strict=True)]
         cells[3] = str(row[3]).rjust(widths[3])
         click.echo("  ".join([*cells, row[4]]).rstrip())
 

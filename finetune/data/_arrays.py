@@ -43,6 +43,13 @@ def load_npz(
             f"{origin}: no such file; give the path of an existing .npz file. Received: "
             f"{str(path)!r}"
         )
+    # Checked first: np.load falls back to unpickling anything that is not a zip or .npy, and
+    # would then blame a damaged file on pickled object arrays.
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"{origin}: not a readable .npz file (not a zip archive; truncated or another "
+            f"format?); re-save it with numpy.savez(path, x=..., y=...)."
+        )
     try:
         archive = np.load(path, allow_pickle=allow_pickle)
         arrays = {name: archive[name] for name in archive.files}
@@ -82,6 +89,11 @@ def load_npz(
             continue
         y = _labels(arrays[y_name], y_name, origin, class_names)
         x = arrays[x_name]
+        if x.ndim == 0:
+            raise ValueError(
+                f"{origin}: {x_name} should hold one example per row, (N, ...); it is a single "
+                f"value. Received: {x_name}.shape=()"
+            )
         if len(x) != len(y):
             raise ValueError(
                 f"{origin}: {x_name} has {len(x)} rows but {y_name} has {len(y)}; they should "
@@ -102,6 +114,11 @@ def load_npz(
         if class_names
         else 1 + max(int(s.y.max()) for s in splits.values() if s is not None)
     )
+    if num_classes < 2:
+        raise ValueError(
+            f"{origin}: every label is 0, a single class; classification needs at least 2 "
+            f"classes (labels 0..k-1). Received: y holds only class 0"
+        )
     if task == "image":
         item_shape = splits["train"].items.shape[1:]
     else:

@@ -19,6 +19,7 @@ import dataclasses
 import keras
 from keras import layers
 
+from zoo import _checks
 from zoo._layers import ImagePreprocessing, classifier
 from zoo._registry import builder_options, register_model
 
@@ -89,11 +90,10 @@ def _create_head_model(
             f"{variant}: backbones take RGB images, so input_shape should end in 3 channels. "
             f"Received: input_shape={tuple(input_shape)}"
         )
-    if int(hidden_units) < 0 or not 0.0 <= dropout < 1.0:
-        raise ValueError(
-            f"{variant}: hidden_units should be >= 0 and dropout in [0, 1). "
-            f"Received: hidden_units={hidden_units}, dropout={dropout}"
-        )
+    hidden_units = _checks.positive_int(variant, "hidden_units", hidden_units, minimum=0)
+    dropout = _checks.fraction(variant, "dropout", dropout)
+    freeze_backbone = _checks.flag(variant, "freeze_backbone", freeze_backbone)
+    include_preprocessing = _checks.flag(variant, "include_preprocessing", include_preprocessing)
     build_backbone = getattr(keras.applications, spec.constructor)
     # EfficientNet (v1) always carries its own Rescaling/Normalization layers.
     backbone = build_backbone(include_top=False, weights=weights, input_shape=tuple(input_shape))

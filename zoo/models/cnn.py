@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from zoo import _checks
 from zoo._layers import classifier
 from zoo._registry import register_model
 
@@ -47,11 +48,10 @@ def cnn(
     Example:
         >>> model = zoo.create_model("cnn", filters=(16, 32), dropout=0.25)
     """
-    filters = tuple(int(f) for f in filters)
-    if not filters or min(filters) < 1:
-        raise ValueError(f"cnn: filters should be positive ints. Received: filters={filters}")
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"cnn: dropout should be in [0, 1). Received: dropout={dropout}")
+    filters = _checks.int_list("cnn", "filters", filters)
+    kernel_size = _checks.positive_int("cnn", "kernel_size", kernel_size)
+    dense_units = _checks.positive_int("cnn", "dense_units", dense_units)
+    dropout = _checks.fraction("cnn", "dropout", dropout)
     smallest = _smallest_input(filters, kernel_size)
     if min(input_shape[:2]) < smallest:
         raise ValueError(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
+from zoo import _checks
 from zoo._layers import classifier
 from zoo._registry import builder_options, register_model
 
@@ -25,13 +26,15 @@ def _create_rnn(
     mask_value: float,
     classifier_activation: str | None,
 ):
-    if int(units) < 1 or int(num_layers) < 1:
+    if not all(_checks.is_int(v) and v >= 1 for v in (units, num_layers)):
         raise ValueError(
-            f"{variant}: units and num_layers should be >= 1. "
-            f"Received: units={units}, num_layers={num_layers}"
+            f"{variant}: units and num_layers should be >= 1 (ints). "
+            f"Received: units={units!r}, num_layers={num_layers!r}"
         )
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"{variant}: dropout should be in [0, 1). Received: dropout={dropout}")
+    bidirectional = _checks.flag(variant, "bidirectional", bidirectional)
+    dropout = _checks.fraction(variant, "dropout", dropout)
+    masking = _checks.flag(variant, "masking", masking)
+    mask_value = _checks.finite_number(variant, "mask_value", mask_value)
     recurrent = _CELLS[variant]
     inputs = keras.Input(shape=input_shape, name="sequence")
     x = layers.Masking(mask_value=mask_value, name="masking")(inputs) if masking else inputs
