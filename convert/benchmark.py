@@ -37,10 +37,10 @@ RECORD_KEYS = (
 DEFAULT_SEQ_LEN = 64
 
 
-def _runners(path: Path, threads: int | None) -> list[Any]:
+def _runners(path: Path, threads: int | None, safe_mode: bool = True) -> list[Any]:
     from convert.source import KerasRunner, open_artifact
 
-    runner = open_artifact(path, threads=threads)
+    runner = open_artifact(path, threads=threads, safe_mode=safe_mode)
     if isinstance(runner, KerasRunner):  # one load, both ways of calling it
         return [runner, KerasRunner(runner.model, compiled=True)]
     return [runner]
@@ -93,6 +93,7 @@ def benchmark(
     runs: int = 50,
     threads: int | None = None,
     progress: Callable[[str], None] | None = None,
+    safe_mode: bool = True,
 ) -> list[dict[str, Any]]:
     """Measure every artefact at every batch size (and sequence length, for sequence models).
 
@@ -123,7 +124,7 @@ def benchmark(
     _set_tf_threads(threads)
     records = []
     for artifact in artifacts:
-        for runner in _runners(Path(artifact), threads):
+        for runner in _runners(Path(artifact), threads, safe_mode):
             shape = runner.input_shape
             lengths = list(seq_lens) if len(shape) == 3 and shape[1] is None else [None]
             for seq_len in lengths:
@@ -209,8 +210,17 @@ def plot_records(records: Sequence[dict[str, Any]], path: str | os.PathLike[str]
     axes.legend(fontsize="small")
     figure.tight_layout()
     out = Path(path)
-    figure.savefig(out, dpi=100)
-    plt.close(figure)
+    # Written beside the target, then renamed: a crash never leaves half a PNG under `out`.
+    temp = out.with_name(f".{out.name}.tmp-{os.getpid()}.png")
+    try:
+        figure.savefig(temp, dpi=100)
+        os.replace(temp, out)
+    except OSError as error:  # name the file the user asked for, not our temp file
+        raise OSError(error.errno, error.strerror, str(out)) from None
+    finally:
+        plt.close(figure)
+        if temp.exists():
+            temp.unlink()
     return out
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
 
@@ -85,9 +86,23 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     callback=_int_list("--seq-lens"),
     help="Sequence lengths checked for sequence models (and the TensorRT profile spans).",
 )
-@click.option("--atol", type=float, help="Absolute tolerance (default per precision).")
-@click.option("--rtol", type=float, help="Relative tolerance (default per precision).")
+@click.option(
+    "--atol", type=click.FloatRange(min=0), help="Absolute tolerance (default per precision)."
+)
+@click.option(
+    "--rtol", type=click.FloatRange(min=0), help="Relative tolerance (default per precision)."
+)
 @click.option("--out", type=click.Path(), help="Artefact path. Defaults to beside the model.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace an existing artefact (only once the new one passes the parity gate).",
+)
+@click.option(
+    "--unsafe-load",
+    is_flag=True,
+    help="Allow .keras files that run stored code (Lambda layers). Only for files you trust.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the parity report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
@@ -108,6 +123,8 @@ def convert_command(
     atol: float | None,
     rtol: float | None,
     out: str | None,
+    overwrite: bool,
+    unsafe_load: bool,
     as_json: bool,
     quiet: bool,
     preflight_only: bool,
@@ -150,6 +167,8 @@ def convert_command(
             atol=atol,
             rtol=rtol,
             progress=progress,
+            overwrite=overwrite,
+            safe_mode=not unsafe_load,
         )
     except convert.GateError as error:
         _print_report(error.result, as_json)
@@ -204,8 +223,14 @@ def _print_report(result, as_json: bool) -> None:
     "--runs", type=click.IntRange(1), default=50, show_default=True, help="Timed runs per batch."
 )
 @click.option("--threads", type=click.IntRange(1), help="Intra-op threads (default: runtime's).")
+@click.option(
+    "--unsafe-load",
+    is_flag=True,
+    help="Allow .keras files that run stored code (Lambda layers). Only for files you trust.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of records.")
 @click.option("--plot", type=click.Path(dir_okay=False), help="Write a bar chart (PNG).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --plot file.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 def bench_command(
     artifacts: tuple[str, ...],
@@ -214,8 +239,10 @@ def bench_command(
     warmup: int,
     runs: int,
     threads: int | None,
+    unsafe_load: bool,
     as_json: bool,
     plot: str | None,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Latency (p50/p90/p99) and throughput of ARTIFACTS per runtime and batch size.
@@ -230,6 +257,10 @@ def bench_command(
     """
     from convert.benchmark import benchmark, format_table, plot_records
 
+    if plot and Path(plot).exists() and not overwrite:
+        raise click.ClickException(
+            f"{plot!r} already exists: pass --overwrite to replace it, or --plot another path."
+        )
     records = benchmark(
         artifacts,
         batch_sizes,
@@ -238,6 +269,7 @@ def bench_command(
         runs=runs,
         threads=threads,
         progress=_progress(quiet),
+        safe_mode=not unsafe_load,
     )
     if plot:
         plot_records(records, plot)

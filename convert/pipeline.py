@@ -57,7 +57,7 @@ def _default_out(stem: Path, to: str, precision: str) -> Path:
 
 
 def load_arrays(
-    spec: str, *, input_shape: tuple[int | None, ...]
+    spec: str, *, input_shape: tuple[int | None, ...], input_name: str = "input"
 ) -> tuple[tuple[Any, Any], tuple[Any, Any]]:
     """((calibration x, y), (evaluation x, y)) from a data SPEC, through `finetune.data`.
 
@@ -65,6 +65,14 @@ def load_arrays(
     train split, when it has none).
     """
     from finetune.data import load_data
+
+    if len(input_shape) not in (2, 3):
+        dims = ", ".join("?" if d is None else str(d) for d in input_shape)
+        raise ValueError(
+            f"The model's input {input_name!r} has shape (batch, {dims}): calibration data "
+            f"({spec}) comes as images (batch, H, W, C) or sequences (batch, T, F) only. Convert "
+            f"without --calib-data, or export a model whose input is an image or a sequence."
+        )
 
     task = "image" if len(input_shape) == 3 else "sequence"
     data = load_data(spec, task=task, input_shape=tuple(input_shape))
@@ -79,15 +87,16 @@ def load_arrays(
     return calibration, calibration
 
 
-def _input_shape(model: Any, onnx_path: Path | None) -> tuple[int | None, ...]:
+def _input_signature(model: Any, onnx_path: Path | None) -> tuple[str, tuple[int | None, ...]]:
+    """The (name, shape without batch) of the model's first input."""
     if model is not None:
-        return tuple(model.inputs[0].shape[1:])
+        return model.inputs[0].name, tuple(model.inputs[0].shape[1:])
     import onnx
 
-    dims = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
-    return tuple(
+    graph_input = onnx.load(str(onnx_path), load_external_data=False).graph.input[0]
+    return graph_input.name, tuple(
         d.dim_value if d.HasField("dim_value") else None
-        for d in dims.type.tensor_type.shape.dim[1:]
+        for d in graph_input.type.tensor_type.shape.dim[1:]
     )
 
 
@@ -141,6 +150,8 @@ def convert(
     atol: float | None = None,
     rtol: float | None = None,
     progress: Callable[[str], None] | None = None,
+    overwrite: bool = False,
+    safe_mode: bool = True,
 ) -> ConvertResult:
     """Convert SOURCE to `to` at `precision`, verify it, and publish it under its final name.
 
@@ -159,6 +170,9 @@ def convert(
         batch_sizes, seq_lens: shapes checked with generated inputs and TensorRT profile ranges.
         atol, rtol: parity tolerances; default per precision (`convert.verify.TOLERANCES`).
         progress: called with one-line progress messages.
+        overwrite: replace an existing artefact at `out` (after the new one passes the gate).
+        safe_mode: False lets a `.keras` SOURCE run code stored in it (Lambda layers); only for
+            files you trust.
 
     Raises:
         ValueError: invalid arguments, or the artefact failed the parity gate (it is then kept
@@ -174,7 +188,7 @@ def convert(
     _check_choice("precision", precision, PRECISIONS)
     _check_choice("calib_method", calib_method, ("minmax", "entropy", "percentile"))
     say = progress or (lambda _line: None)
-    src = resolve_source(source)
+    src = resolve_source(source, safe_mode=safe_mode)
     if to == "tf-trt":
         from convert.tftrt import tftrt_available
 
@@ -206,8 +220,12 @@ def convert(
             f"Received: precision={precision!r}"
         )
 
+    if src.kind == "onnx":
+        from convert.source import OnnxRunner
+
+        OnnxRunner(src.onnx_path)  # one line now if ONNX Runtime cannot run the source at all
     model = src.load_model() if src.model_path is not None else None
-    input_shape = _input_shape(model, src.onnx_path)
+    input_name, input_shape = _input_signature(model, src.onnx_path)
     spec = calib_data if calib_data is not None else src.data_spec
     calibration = evaluation = None
     if isinstance(spec, tuple):
@@ -215,7 +233,9 @@ def convert(
         evaluation = eval_data or spec
     elif spec:
         say(f"loading calibration data {spec}")
-        calibration, evaluation = load_arrays(str(spec), input_shape=input_shape)
+        calibration, evaluation = load_arrays(
+            str(spec), input_shape=input_shape, input_name=input_name
+        )
     if precision == "int8" and calibration is None:
         raise ValueError(
             "--precision int8 calibrates on real inputs: pass --calib-data SPEC (a folder, "
@@ -223,6 +243,11 @@ def convert(
             "Received: no calibration data"
         )
     final = Path(out) if out is not None else _default_out(src.stem, to, precision)
+    if final.exists() and not overwrite:
+        raise ValueError(
+            f"{str(final)!r} already exists: pass --overwrite to replace it (it is replaced only "
+            f"once the new artefact passes the parity gate), or --out another path."
+        )
     gate = {
         "atol": atol,
         "rtol": rtol,

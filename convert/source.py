@@ -41,6 +41,7 @@ class Source:
     run_dir: Path | None = None
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
     data_spec: str | None = None
+    safe_mode: bool = True
 
     @property
     def stem(self) -> Path:
@@ -54,7 +55,7 @@ class Source:
             raise ValueError(f"{str(self.path)!r} is an ONNX file: it has no Keras model.")
         import zoo
 
-        return zoo.load_model(self.model_path)
+        return zoo.load_model(self.model_path, safe_mode=self.safe_mode)
 
 
 def _read_run_config(run_dir: Path) -> dict[str, Any]:
@@ -72,8 +73,10 @@ def _read_run_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
-def resolve_source(source: str | os.PathLike[str]) -> Source:
+def resolve_source(source: str | os.PathLike[str], *, safe_mode: bool = True) -> Source:
     """Resolve SOURCE: a `.keras` file, a run directory (RUN_DIR/model.keras), or an `.onnx` file.
+
+    `safe_mode=False` lets the Keras model run code stored in it (Lambda layers): trusted files only.
 
     Example:
         >>> resolve_source("model.keras").kind
@@ -96,12 +99,16 @@ def resolve_source(source: str | os.PathLike[str]) -> Source:
             run_dir=path,
             config=config,
             data_spec=str(data) if data else None,
+            safe_mode=safe_mode,
         )
     if not path.exists():
         raise ValueError(f"SOURCE {str(path)!r} does not exist.")
     if path.suffix == ".keras":
-        return Source(path=path, kind="keras", model_path=path)
+        return Source(path=path, kind="keras", model_path=path, safe_mode=safe_mode)
     if path.suffix == ".onnx":
+        from convert.preflight import load_onnx
+
+        load_onnx(path)  # a one-line ValueError for a file that is not ONNX
         return Source(path=path, kind="onnx", onnx_path=path)
     raise ValueError(
         f"SOURCE should be a .keras file, a run directory or an .onnx file. Received: {str(path)!r}"
@@ -154,9 +161,19 @@ class OnnxRunner(Runner):
         if threads:
             options.intra_op_num_threads = int(threads)
             options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(
-            str(path), options, providers=providers or ["CPUExecutionProvider"]
-        )
+        from convert.preflight import load_onnx
+
+        load_onnx(path)  # garbage files get the same one-line error everywhere
+        try:
+            self.session = ort.InferenceSession(
+                str(path), options, providers=providers or ["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime's Fail/InvalidGraph/NotImplemented...
+            first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+            raise ValueError(
+                f"ONNX Runtime cannot load {str(path)!r} (an operator or type it does not "
+                f"implement?): {first}"
+            ) from None
         self.runtime = f"onnxruntime-{onnx_precision(path)}"
         spec = self.session.get_inputs()[0]
         self.input_name = spec.name
@@ -239,7 +256,11 @@ class TensorRTEngineRunner(Runner):
 
 
 def open_artifact(
-    path: str | os.PathLike[str], *, threads: int | None = None, compiled: bool = False
+    path: str | os.PathLike[str],
+    *,
+    threads: int | None = None,
+    compiled: bool = False,
+    safe_mode: bool = True,
 ) -> Runner:
     """A `Runner` for `.onnx`, `.keras`, a SavedModel directory or a TensorRT engine.
 
@@ -259,7 +280,7 @@ def open_artifact(
     if path.suffix == ".keras":
         import zoo
 
-        return KerasRunner(zoo.load_model(path), compiled=compiled)
+        return KerasRunner(zoo.load_model(path, safe_mode=safe_mode), compiled=compiled)
     if path.suffix in ENGINE_SUFFIXES:
         return TensorRTEngineRunner(path)
     raise ValueError(

@@ -136,8 +136,8 @@ def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
             raise ValueError(
                 f"{str(path)!r} holds code (a Lambda layer or a Python function) that safe mode "
                 f"refuses to run: re-save the model without it (use a registered layer), or, only "
-                f"if you trust its source, load it in Python with "
-                f"zoo.load_model(path, safe_mode=False)."
+                f"if you trust its source, load it with zoo.load_model(path, safe_mode=False) "
+                f"(CLI: --unsafe-load)."
             ) from None
         raise ValueError(f"Could not load {str(path)!r}: {_first_line(error)}") from None
     except Exception as error:

@@ -33,11 +33,6 @@ FT = ("finetune", *TINY, "--out", "{OUT}")
 CV = ("convert", "--quiet")
 BENCH = ("bench", "--quiet", "--warmup", "0", "--runs", "1", "--batch-sizes", "1")
 
-CONVERT_PARSE_BUG = (
-    "convert: a garbage .onnx SOURCE reaches onnx.load/onnxruntime unchecked and escapes as "
-    "google.protobuf DecodeError / onnxruntime InvalidProtobuf (not ValueError): a traceback; "
-    "fix in convert/source.py (resolve_source/OnnxRunner) or convert/quantize.py"
-)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -234,19 +229,14 @@ CASES = [
          ("{BAD}/garbage.onnx", "is not a valid ONNX file")),
     Case("cv-garbage-onnx", "garbage .onnx to fp16",
          (*CV, "{BAD}/garbage.onnx", "--precision", "fp16", "--out", "{OUT}"),
-         ("garbage.onnx", "not a valid ONNX file"), xfail=CONVERT_PARSE_BUG),
+         ("garbage.onnx", "not a valid ONNX file")),
     Case("cv-custom-op-onnx", ".onnx with an op from an unknown domain",
          (*CV, "{BAD}/custom_op.onnx", "--precision", "fp16", "--out", "{OUT}"),
-         ("custom_op.onnx", "com.example.evil"),
-         xfail="convert: onnxruntime's Fail (unregistered custom op) escapes from the parity "
-         "gate as a non-ValueError: a traceback; fix in convert/source.py (OnnxRunner)"),
+         ("custom_op.onnx", "com.example.evil")),
     Case("cv-onnx-input-vs-calib", "ONNX input 'pixels_in' (N, 4) vs image calibration data",
          (*CV, "{BAD}/pixels_in.onnx", "--precision", "int8", "--calib-data", "builtin:digits",
           "--out", "{OUT}"),
-         ("pixels_in",),
-         xfail="convert: the ONNX input's name/shape is not compared with the calibration data; "
-         "the error says 'input_shape of an sequence model should be (time, features)', naming "
-         "neither the ONNX input nor the fix; fix in convert/__init__.py (load_arrays)"),
+         ("pixels_in",)),
     Case("cv-onnx-already-fp32", "fp32 .onnx to fp32 .onnx",
          (*CV, "{BAD}/pixels_in.onnx", "--out", "{OUT}"),
          ("already an fp32 ONNX file", "--precision fp16|int8")),
@@ -276,10 +266,7 @@ CASES = [
          ("comma-separated positive ints",), 2),
     Case("cv-negative-atol", "--atol -1",
          (*CV, "{BAD}/tiny.keras", "--atol", "-1", "--out", "{OUT}"),
-         ("atol",), 2,
-         xfail="convert: a negative --atol/--rtol is not rejected up front; the conversion runs, "
-         "fails the parity gate and leaves OUT.failed.onnx; fix in convert/cli.py "
-         "(type=click.FloatRange(min=0))"),
+         ("atol",), 2),
     Case("cv-out-under-a-file", "--out under a regular file (read-only stand-in)",
          (*CV, "{BAD}/tiny.keras", "--out", "{BAD}/a_regular_file/model.onnx"),
          ("a_regular_file", "choose another output path")),
@@ -293,7 +280,7 @@ CASES = [
     Case("bench-lambda-keras", ".keras holding a Lambda layer", (*BENCH, "{BAD}/lambda.keras"),
          ("{BAD}/lambda.keras", "safe mode refuses")),
     Case("bench-garbage-onnx", "garbage .onnx", (*BENCH, "{BAD}/garbage.onnx"),
-         ("garbage.onnx", "not a valid ONNX file"), xfail=CONVERT_PARSE_BUG),
+         ("garbage.onnx", "not a valid ONNX file")),
     Case("bench-not-an-engine", "a file named .engine that is not a TensorRT plan",
          (*BENCH, "{BAD}/not_an_engine.engine"), ("{BAD}/not_an_engine.engine", "TensorRT")),
     Case("bench-zero-runs", "--runs 0", ("bench", "--runs", "0", "{BAD}/tiny.keras"),

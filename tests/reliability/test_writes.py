@@ -166,11 +166,6 @@ def test_finetune_keeps_an_existing_run(images, tmp_path):
     assert (run / "model.keras").read_text() == "an earlier run's model"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="convert: an existing artefact is replaced without asking (no --overwrite option; "
-    "convert.verify.publish os.replace()s it); fix in convert/cli.py + convert/__init__.py",
-)
 def test_convert_keeps_an_existing_artefact(tmp_path):
     from tests.reliability.inputs import keras_files
 
@@ -184,11 +179,6 @@ def test_convert_keeps_an_existing_artefact(tmp_path):
     assert out.read_text() == "an earlier artefact"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bench: --plot replaces an existing file without asking, and writes it in place "
-    "(figure.savefig to the final name); fix in convert/benchmark.py + convert/cli.py",
-)
 def test_bench_keeps_an_existing_plot(tmp_path):
     from tests.reliability.inputs import keras_files
 
