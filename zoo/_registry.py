@@ -86,12 +86,15 @@ def register_model(
     pretrained: tuple[str, ...] = (),
     preprocessing: str = "none",
     min_input_size: int | None = None,
+    options: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a builder under its function name.
 
-    The builder is called as `builder(input_shape, num_classes, **options)` and returns an
-    uncompiled `keras.Model`. Its keyword-only parameters are the model's options; a `weights`
-    keyword (for builders with pretrained backbones) is filled by `create_model`.
+    The builder is called as `builder(input_shape, num_classes, **options)`, always with every
+    option (defaults filled in), and returns an uncompiled `keras.Model`. Its keyword-only
+    parameters are the model's options, unless `options` declares them (for variants that share
+    one option table and forward `**options`); a `weights` keyword (for builders with pretrained
+    backbones) is filled by `create_model`.
 
     Args:
         task: "image" or "sequence"; decides how input shapes are validated and data is fed.
@@ -101,6 +104,7 @@ def register_model(
         pretrained: weight tags the builder accepts besides None and a path, e.g. ("imagenet",).
         preprocessing: what the model expects as input, e.g. "raw pixels 0-255".
         min_input_size: the smallest height/width an image model accepts.
+        options: option names and defaults, for a builder that takes `**options`.
     """
     if task not in TASKS:
         raise ValueError(f"task should be one of {TASKS}. Received: task={task!r}")
@@ -115,11 +119,16 @@ def register_model(
         if name in _REGISTRY:
             raise ValueError(f"A model named {name!r} is already registered.")
         signature = inspect.signature(builder)
-        options = {
+        declared = {
             param.name: param.default
             for param in signature.parameters.values()
             if param.kind is inspect.Parameter.KEYWORD_ONLY and param.name != "weights"
         }
+        takes_kwargs = any(
+            param.kind is inspect.Parameter.VAR_KEYWORD for param in signature.parameters.values()
+        )
+        if options is not None and not takes_kwargs:
+            raise ValueError(f"{name}: a builder given options=... should take **options.")
         accepts_weights = "weights" in signature.parameters
         if pretrained and not accepts_weights:
             raise ValueError(f"{name}: pretrained={pretrained} needs a `weights` keyword.")
@@ -131,7 +140,7 @@ def register_model(
             input_shape=tuple(input_shape),
             num_classes=num_classes,
             description=description or (doc_line[0] if doc_line else name),
-            options=MappingProxyType(options),
+            options=MappingProxyType({**declared, **(options or {})}),
             pretrained=tuple(pretrained),
             preprocessing=preprocessing,
             min_input_size=min_input_size,
@@ -139,11 +148,6 @@ def register_model(
         return builder
 
     return decorator
-
-
-def builder_options(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """A builder's keyword options from its `locals()`, to forward to a shared private builder."""
-    return {k: v for k, v in arguments.items() if k not in ("input_shape", "num_classes")}
 
 
 def _natural_key(name: str) -> list[Any]:
@@ -305,7 +309,7 @@ def create_model(
         entry, entry.num_classes if num_classes is None else num_classes
     )
     _validate_options(entry, options)
-    return _weights.build_with_weights(entry, shape, classes, weights, options)
+    return _weights.build_with_weights(entry, shape, classes, weights, {**entry.options, **options})
 
 
 def load_model(path: str | os.PathLike[str], *, safe_mode: bool = True):

@@ -21,7 +21,7 @@ from keras import layers
 
 from zoo import _checks
 from zoo._layers import ImagePreprocessing, classifier
-from zoo._registry import builder_options, register_model
+from zoo._registry import register_model
 
 BACKBONE_LAYER_NAME = "backbone"
 
@@ -43,6 +43,17 @@ _POOLING = {
     "gap": layers.GlobalAveragePooling2D,
     "max": layers.GlobalMaxPooling2D,
 }
+# The options every head variant takes: hidden_units (a Dense(relu) before the classifier; 0 for
+# none), dropout (before the classifier), freeze_backbone, include_preprocessing (the backbone's
+# preprocess_input as a layer, so inputs are raw 0-255 RGB) and classifier_activation.
+HEAD_OPTIONS = dict(
+    hidden_units=0,
+    dropout=0.0,
+    freeze_backbone=True,
+    include_preprocessing=True,
+    classifier_activation="auto",
+)
+_FLATTEN_OPTIONS = {**HEAD_OPTIONS, "hidden_units": 128}
 _HEAD_DEFAULTS = dict(
     task="image",
     input_shape=(224, 224, 3),
@@ -76,12 +87,12 @@ def _create_head_model(
     input_shape,
     num_classes: int,
     *,
-    weights=None,
-    hidden_units: int = 128,
-    dropout: float = 0.0,
-    freeze_backbone: bool = True,
-    include_preprocessing: bool = True,
-    classifier_activation: str | None = "auto",
+    weights,
+    hidden_units: int,
+    dropout: float,
+    freeze_backbone: bool,
+    include_preprocessing: bool,
+    classifier_activation: str | None,
 ):
     backbone_name, head = variant.rsplit("_", 1)
     spec = BACKBONES[backbone_name]
@@ -114,18 +125,8 @@ def _create_head_model(
     return keras.Model(inputs, outputs, name=variant)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def vgg16_flatten(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=128,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
+def vgg16_flatten(input_shape, num_classes, *, weights=None, **options):
     """Frozen VGG16 -> Flatten -> Dense(128) -> classifier: the reference transfer model.
 
     17,927,370 parameters at 224x224x3 and 10 classes, 3,212,682 of them trainable.
@@ -133,196 +134,84 @@ def vgg16_flatten(
     Example:
         >>> model = zoo.create_model("vgg16_flatten", weights="imagenet", num_classes=5)
     """
-    return _create_head_model(
-        "vgg16_flatten", input_shape, num_classes, **builder_options(locals())
-    )
+    return _create_head_model("vgg16_flatten", input_shape, num_classes, weights=weights, **options)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def vgg16_gap(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def vgg16_gap(input_shape, num_classes, *, weights=None, **options):
     """Frozen VGG16 -> global average pooling -> [dropout] -> classifier."""
-    return _create_head_model("vgg16_gap", input_shape, num_classes, **builder_options(locals()))
+    return _create_head_model("vgg16_gap", input_shape, num_classes, weights=weights, **options)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def vgg16_max(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def vgg16_max(input_shape, num_classes, *, weights=None, **options):
     """Frozen VGG16 -> global max pooling -> [dropout] -> classifier."""
-    return _create_head_model("vgg16_max", input_shape, num_classes, **builder_options(locals()))
+    return _create_head_model("vgg16_max", input_shape, num_classes, weights=weights, **options)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def resnet50_flatten(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=128,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
+def resnet50_flatten(input_shape, num_classes, *, weights=None, **options):
     """Frozen ResNet50 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
-        "resnet50_flatten", input_shape, num_classes, **builder_options(locals())
+        "resnet50_flatten", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def resnet50_gap(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def resnet50_gap(input_shape, num_classes, *, weights=None, **options):
     """Frozen ResNet50 -> global average pooling -> [dropout] -> classifier."""
-    return _create_head_model("resnet50_gap", input_shape, num_classes, **builder_options(locals()))
+    return _create_head_model("resnet50_gap", input_shape, num_classes, weights=weights, **options)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def resnet50_max(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def resnet50_max(input_shape, num_classes, *, weights=None, **options):
     """Frozen ResNet50 -> global max pooling -> [dropout] -> classifier."""
-    return _create_head_model("resnet50_max", input_shape, num_classes, **builder_options(locals()))
+    return _create_head_model("resnet50_max", input_shape, num_classes, weights=weights, **options)
 
 
-@register_model(**_HEAD_DEFAULTS)
-def mobilenet_v2_flatten(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=128,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
+def mobilenet_v2_flatten(input_shape, num_classes, *, weights=None, **options):
     """Frozen MobileNetV2 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
-        "mobilenet_v2_flatten", input_shape, num_classes, **builder_options(locals())
+        "mobilenet_v2_flatten", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def mobilenet_v2_gap(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def mobilenet_v2_gap(input_shape, num_classes, *, weights=None, **options):
     """Frozen MobileNetV2 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model(
-        "mobilenet_v2_gap", input_shape, num_classes, **builder_options(locals())
+        "mobilenet_v2_gap", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def mobilenet_v2_max(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def mobilenet_v2_max(input_shape, num_classes, *, weights=None, **options):
     """Frozen MobileNetV2 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model(
-        "mobilenet_v2_max", input_shape, num_classes, **builder_options(locals())
+        "mobilenet_v2_max", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def efficientnet_b0_flatten(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=128,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
+def efficientnet_b0_flatten(input_shape, num_classes, *, weights=None, **options):
     """Frozen EfficientNetB0 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
-        "efficientnet_b0_flatten", input_shape, num_classes, **builder_options(locals())
+        "efficientnet_b0_flatten", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def efficientnet_b0_gap(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def efficientnet_b0_gap(input_shape, num_classes, *, weights=None, **options):
     """Frozen EfficientNetB0 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model(
-        "efficientnet_b0_gap", input_shape, num_classes, **builder_options(locals())
+        "efficientnet_b0_gap", input_shape, num_classes, weights=weights, **options
     )
 
 
-@register_model(**_HEAD_DEFAULTS)
-def efficientnet_b0_max(
-    input_shape,
-    num_classes,
-    *,
-    weights=None,
-    hidden_units=0,
-    dropout=0.0,
-    freeze_backbone=True,
-    include_preprocessing=True,
-    classifier_activation="auto",
-):
+@register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
+def efficientnet_b0_max(input_shape, num_classes, *, weights=None, **options):
     """Frozen EfficientNetB0 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model(
-        "efficientnet_b0_max", input_shape, num_classes, **builder_options(locals())
+        "efficientnet_b0_max", input_shape, num_classes, weights=weights, **options
     )

@@ -7,10 +7,24 @@ from keras import layers
 
 from zoo import _checks
 from zoo._layers import classifier
-from zoo._registry import builder_options, register_model
+from zoo._registry import register_model
 
 _CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
 _SEQUENCE_DEFAULTS = dict(task="sequence", input_shape=(None, 10), num_classes=1)
+# The options every recurrent variant takes:
+#   units: width of each recurrent layer; num_layers: stacked layers (all but the last return
+#   sequences); bidirectional: wrap each in Bidirectional; dropout: input dropout of the recurrent
+#   layers; masking: skip padded steps (steps whose features all equal mask_value);
+#   classifier_activation: "auto", "softmax", "sigmoid", or "linear"/None for logits.
+RNN_OPTIONS = dict(
+    units=64,
+    num_layers=1,
+    bidirectional=False,
+    dropout=0.0,
+    masking=False,
+    mask_value=0.0,
+    classifier_activation="auto",
+)
 
 
 def _create_rnn(
@@ -52,77 +66,31 @@ def _create_rnn(
     return keras.Model(inputs, outputs, name=variant)
 
 
-@register_model(**_SEQUENCE_DEFAULTS)
-def simple_rnn(
-    input_shape,
-    num_classes,
-    *,
-    units: int = 64,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    masking: bool = False,
-    mask_value: float = 0.0,
-    classifier_activation: str | None = "auto",
-):
+@register_model(**_SEQUENCE_DEFAULTS, options=RNN_OPTIONS)
+def simple_rnn(input_shape, num_classes, **options):
     """SimpleRNN(64) -> Dense(1, sigmoid) on (time, 10) sequences: 4,865 parameters.
-
-    Args:
-        units: width of each recurrent layer.
-        num_layers: stacked recurrent layers (all but the last return sequences).
-        bidirectional: wrap each recurrent layer in Bidirectional.
-        dropout: input dropout of the recurrent layers.
-        masking: skip padded steps (steps whose features all equal mask_value).
-        mask_value: the padding value masking looks for.
-        classifier_activation: "auto", "softmax", "sigmoid", or "linear"/None for logits.
 
     Example:
         >>> model = zoo.create_model("simple_rnn", masking=True, num_layers=2)
     """
-    return _create_rnn("simple_rnn", input_shape, num_classes, **builder_options(locals()))
+    return _create_rnn("simple_rnn", input_shape, num_classes, **options)
 
 
-@register_model(**_SEQUENCE_DEFAULTS)
-def lstm(
-    input_shape,
-    num_classes,
-    *,
-    units: int = 64,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    masking: bool = False,
-    mask_value: float = 0.0,
-    classifier_activation: str | None = "auto",
-):
+@register_model(**_SEQUENCE_DEFAULTS, options=RNN_OPTIONS)
+def lstm(input_shape, num_classes, **options):
     """LSTM(64) -> Dense(1, sigmoid) on (time, 10) sequences: 19,265 parameters.
-
-    Options as for `simple_rnn`.
 
     Example:
         >>> model = zoo.create_model("lstm", input_shape=(None, 10), num_classes=1)
     """
-    return _create_rnn("lstm", input_shape, num_classes, **builder_options(locals()))
+    return _create_rnn("lstm", input_shape, num_classes, **options)
 
 
-@register_model(**_SEQUENCE_DEFAULTS)
-def gru(
-    input_shape,
-    num_classes,
-    *,
-    units: int = 64,
-    num_layers: int = 1,
-    bidirectional: bool = False,
-    dropout: float = 0.0,
-    masking: bool = False,
-    mask_value: float = 0.0,
-    classifier_activation: str | None = "auto",
-):
+@register_model(**_SEQUENCE_DEFAULTS, options=RNN_OPTIONS)
+def gru(input_shape, num_classes, **options):
     """GRU(64) -> Dense(1, sigmoid) on (time, 10) sequences, the lighter gated RNN: 14,657 parameters.
-
-    Options as for `simple_rnn`.
 
     Example:
         >>> model = zoo.create_model("gru", bidirectional=True)
     """
-    return _create_rnn("gru", input_shape, num_classes, **builder_options(locals()))
+    return _create_rnn("gru", input_shape, num_classes, **options)
