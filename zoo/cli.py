@@ -11,6 +11,7 @@ import contextlib
 import errno
 import json
 import os
+import sys
 import traceback
 import warnings
 from importlib.metadata import entry_points
@@ -101,6 +102,11 @@ class ZooGroup(click.Group):
             return _unavailable_command(name, error)
 
     def invoke(self, ctx: click.Context) -> Any:
+        # The group's own options are parsed by now; what is left is `COMMAND [ARGS]...`.
+        remaining = [*getattr(ctx, "_protected_args", []), *ctx.args]
+        wants_help = not remaining or any(arg in ctx.help_option_names for arg in remaining)
+        if not wants_help and not ctx.params.get("debug"):
+            _start_backend_quietly()
         try:
             with _cli_warnings():
                 return super().invoke(ctx)
@@ -128,6 +134,28 @@ def main(ctx: click.Context, debug: bool) -> None:
     """
     ctx.ensure_object(dict)
     ctx.obj["debug"] = debug
+
+
+def _start_backend_quietly() -> None:
+    """Import Keras and start its backend with the process's native stderr silenced.
+
+    TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) straight to file
+    descriptor 2 before Python logging exists; they would bury a command's own output. Python
+    exceptions still surface: they are raised after stderr is restored. `zoo --debug` keeps them.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                import keras
+
+                keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # device start-up logs too
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
 
 
 def _format_shape(shape: tuple[int | None, ...]) -> str:
