@@ -1,20 +1,28 @@
-"""The epoch loop: per-epoch pipelines, phase switches, NaN guard, best model and checkpoints.
+"""The epoch loop: one `fit` per phase, phase switches, NaN check, best weights and checkpoints.
 
 Why not `keras.callbacks.BackupAndRestore`: in Keras 3.15 it does save optimizer variables
 (`model.save_weights` includes them and it builds the optimizer before loading), but it writes
 in place (a kill mid-write corrupts the only copy unless double_checkpoint), records only the
 epoch (not our phase, whose optimizer has other variables), deletes its backup at the end of
-every `fit` (we call `fit` per epoch/phase), and cannot make the restarted data stream match.
-So each epoch here is one `fit` on a pipeline shuffled by (seed, epoch), then an atomic
-checkpoint of model + optimizer variables with a JSON state (epoch, phase, best, history).
+every `fit`, and cannot make the restarted data stream match.
+
+So each phase is one `fit(initial_epoch=first, epochs=end, steps_per_epoch=...)` over a stream
+in which epoch e is shuffled by (seed, e) (`finetune.trainset`), so a resumed run sees the same
+batches as an uninterrupted one without paying a `fit` per epoch. At each epoch's end (a
+callback, no per-batch hook, so Keras keeps dispatching asynchronously) the epoch's mean loss
+is checked for NaN/inf, the model + optimizer variables and a JSON state (epoch, phase, best,
+history) are checkpointed atomically, and an improved epoch saves its weights (checkpoints/
+best.npz, cheap). `model.keras` is written once, from the best weights, by `finish()` at the
+end of the run (or of the resume that completes it).
 
 Under a tf.distribute strategy the loop runs inside its scope (see `finetune.train`); every
 dataset goes through `prepare_dataset` (the run's auto-shard policy), and a resume reads the
 checkpoint from `resume_paths` (the chief's run directory) even on workers that write elsewhere.
 
 Example:
-    >>> loop = EpochLoop(model, cfg, plan, data, paths, echo=print)
+    >>> loop = EpochLoop(model, cfg, plan, data, paths, policy="float32", echo=print)
     >>> rows = loop.run(state=None)
+    >>> loop.finish()  # best weights -> model.keras
 """
 
 from __future__ import annotations
@@ -30,9 +38,9 @@ import numpy as np
 from finetune.model import PhasePlan, body_layers, compile_model, set_phase
 from finetune.report import format_epoch, write_history_csv
 from finetune.rundir import RunPaths, atomic_save, state_weights, write_checkpoint
+from finetune.trainset import MAX_ARRAY_BYTES, TrainData
 
-# Materialise the training split for exact per-epoch shuffles only below this size.
-MAX_ARRAY_BYTES = 1 << 30
+__all__ = ["MAX_ARRAY_BYTES", "EpochLoop", "NonFiniteLossError", "TrainData", "is_binary"]
 
 
 class NonFiniteLossError(RuntimeError):
@@ -52,36 +60,6 @@ def with_labels_for(model: Any, dataset: Any) -> Any:
     return dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), (-1, 1))))
 
 
-class TrainData:
-    """The training split, re-shuffled reproducibly for each epoch.
-
-    Without augmentation (and when it fits in memory) each epoch's order is a permutation drawn
-    from (seed, epoch), so a resumed run sees exactly the batches an uninterrupted one would.
-    With augmentation the loader's own pipeline is used (its random stream restarts on resume).
-    """
-
-    def __init__(self, data: Any, seed: int, batch_size: int, augment: bool):
-        self.data, self.seed, self.batch_size = data, seed, batch_size
-        self.x = self.y = None
-        size = data.num_train * 4 * math.prod(d or 1 for d in data.input_shape)
-        if not augment and size <= MAX_ARRAY_BYTES:
-            self.x, self.y = data.arrays("train")
-        self.exact = self.x is not None
-
-    def epoch(self, epoch: int) -> Any:
-        if self.x is None:
-            return self.data.train
-        import tensorflow as tf
-
-        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
-        dataset = tf.data.Dataset.from_tensor_slices((self.x[order], self.y[order]))
-        return dataset.batch(self.batch_size).prefetch(2)
-
-    def non_finite(self) -> int | None:
-        """How many non-finite values the training inputs hold (None if not in memory)."""
-        return None if self.x is None else int(np.size(self.x) - np.isfinite(self.x).sum())
-
-
 def _tensorboard_note() -> str | None:
     """None when TensorBoard logs can be written, else why not (TF no longer bundles it)."""
     try:
@@ -91,25 +69,15 @@ def _tensorboard_note() -> str | None:
     return None
 
 
-class _NanGuard:
-    """Stops `fit` at the first non-finite batch loss (a Keras callback, built lazily)."""
+def _epoch_end_callback(loop: EpochLoop) -> Any:
+    """A Keras callback that hands each finished epoch's logs to `loop` (epoch hooks only)."""
+    import keras
 
-    @staticmethod
-    def create() -> Any:
-        import keras
+    class EpochEnd(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            loop._on_epoch_end(epoch, dict(logs or {}))
 
-        class NanGuard(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.batch: int | None = None
-
-            def on_train_batch_end(self, batch, logs=None):
-                loss = (logs or {}).get("loss")
-                if loss is not None and not math.isfinite(float(loss)):
-                    self.batch = batch
-                    self.model.stop_training = True
-
-        return NanGuard()
+    return EpochEnd()
 
 
 class EpochLoop:
@@ -137,8 +105,9 @@ class EpochLoop:
         self.train_data = TrainData(data, cfg.seed, cfg.batch_size, cfg.augment)
         self.val = self.prepare_dataset(with_labels_for(model, data.val))
         self.monitor = "val_accuracy" if self.val is not None else "accuracy"
-        self.guard = _NanGuard.create()
-        self.callbacks = [self.guard]
+        # Keras callbacks of every fit, after the loop's own epoch-end hook (tests and benchmarks
+        # may append theirs).
+        self.callbacks: list[Any] = []
         self.tensorboard_note = _tensorboard_note()
         if self.tensorboard_note is None:
             self.callbacks.append(
@@ -151,6 +120,8 @@ class EpochLoop:
         self.phase_notes: dict[int, dict[str, Any]] = {}
         self.rows: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
+        self._nan_epoch: int | None = None
+        self._began, self._wall_before, self._epoch_start = time.perf_counter(), 0.0, 0.0
 
     def lr(self, phase: int) -> float:
         return self.cfg.fine_tune_lr if self.plan.two_phase and phase == 2 else self.cfg.lr
@@ -211,23 +182,49 @@ class EpochLoop:
         best = (self.best.get("value", -math.inf), -self.best.get("loss", math.inf))
         return (value, -loss) > best
 
-    def _fit_epoch(self, epoch: int) -> dict[str, Any]:
-        start = time.perf_counter()
-        train = self.prepare_dataset(with_labels_for(self.model, self.train_data.epoch(epoch)))
-        history = self.model.fit(
+    def _fit_phase(self, first: int, end: int) -> None:
+        """Epochs first..end-1 (all of one phase) in one `fit`; each is checkpointed as it ends."""
+        train = self.train_data.epochs(first, end)
+        train = self.prepare_dataset(with_labels_for(self.model, train))
+        self._nan_epoch = None
+        self._epoch_start = time.perf_counter()
+        self.model.fit(
             train,
             validation_data=self.val,
-            initial_epoch=epoch,
-            epochs=epoch + 1,
+            initial_epoch=first,
+            epochs=end,
+            steps_per_epoch=self.train_data.steps,
             verbose=0,
-            callbacks=self.callbacks,
-            shuffle=False,  # the pipeline is already shuffled per (seed, epoch)
+            callbacks=[_epoch_end_callback(self), *self.callbacks],
+            shuffle=False,  # the stream is already shuffled per (seed, epoch)
         )
-        if self.guard.batch is not None:
-            raise NonFiniteLossError(self._nan_message(epoch))
+        if self._nan_epoch is not None:
+            raise NonFiniteLossError(self._nan_message(self._nan_epoch))
+        done = self.rows[-1]["epoch"] if self.rows else 0
+        if done < end:
+            raise RuntimeError(
+                f"Training stopped after epoch {done} of {end}: the training data ran out "
+                f"({self.train_data.steps} batches per epoch expected). Checkpoints of finished "
+                f"epochs are kept; resume with --resume."
+            )
+
+    def _on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
+        """Called by `fit` after each epoch (validation done): NaN check, then checkpoint."""
+        loss = logs.get("loss")
+        if loss is not None and not math.isfinite(float(loss)):
+            # The epoch's mean loss is NaN/inf iff a batch's was: nothing of it is saved.
+            self._nan_epoch = epoch
+            self.model.stop_training = True
+            return
+        row = self._fit_epoch(epoch, logs)
+        self._after_epoch(epoch, row, self._wall_before + time.perf_counter() - self._began)
+        self._epoch_start = time.perf_counter()
+
+    def _fit_epoch(self, epoch: int, logs: dict[str, Any]) -> dict[str, Any]:
+        """The history row of an epoch that `fit` just finished, from its logs."""
         row = {"epoch": epoch + 1, "phase": self.phase, "lr": self.lr(self.phase)}
-        row.update({key: float(values[-1]) for key, values in history.history.items()})
-        row["seconds"] = round(time.perf_counter() - start, 3)
+        row.update({key: float(value) for key, value in logs.items()})
+        row["seconds"] = round(time.perf_counter() - self._epoch_start, 3)
         return row
 
     def _nan_message(self, epoch: int) -> str:
@@ -240,8 +237,8 @@ class EpochLoop:
         elif bad is None:
             causes.append("NaN/inf in the data")
         return (
-            f"The training loss became NaN/inf at epoch {epoch + 1}, batch {self.guard.batch + 1}"
-            f"; likely cause: {' or '.join(causes)}. The run stopped; checkpoints of finished epochs are kept."
+            f"The training loss became NaN/inf in epoch {epoch + 1}; likely cause: "
+            f"{' or '.join(causes)}. The run stopped; checkpoints of finished epochs are kept."
         )
 
     def _after_epoch(self, epoch: int, row: dict[str, Any], elapsed: float) -> None:
@@ -254,8 +251,8 @@ class EpochLoop:
                 "epoch": row["epoch"],
                 "monitor": self.monitor,
             }
-            atomic_save(self.paths.model, lambda tmp: self.model.save(tmp))
-            # Model variables only: the optimizer of a later phase has other variables.
+            # Model variables only (the optimizer of a later phase has other variables), and
+            # cheap: model.keras is written from them once, by finish().
             weights = self.model.get_weights()
             atomic_save(self.paths.best_weights, lambda tmp: np.savez(tmp, *weights))
         write_history_csv(self.paths.history, self.rows)
@@ -272,20 +269,29 @@ class EpochLoop:
     def run(self, state: dict[str, Any] | None, wall_before: float = 0.0) -> list[dict[str, Any]]:
         """Train from the start or from `state` to `plan.total_epochs`; returns history rows."""
         start_epoch = self.restore(state) if state else 0
-        began = time.perf_counter()
-        for epoch in range(start_epoch, self.plan.total_epochs):
+        self._began, self._wall_before = time.perf_counter(), wall_before
+        epoch, total = start_epoch, self.plan.total_epochs
+        while epoch < total:
             phase = self.plan.phase_of(epoch)
             if phase != self.phase:
                 self.enter_phase(phase)
-            row = self._fit_epoch(epoch)
-            self._after_epoch(epoch, row, wall_before + time.perf_counter() - began)
+            end = epoch + 1
+            while end < total and self.plan.phase_of(end) == phase:
+                end += 1
+            self._fit_phase(epoch, end)
+            epoch = end
         if self.phase is None:  # nothing left to train (a finished run resumed): still compile
             self.enter_phase(self.plan.phase_of(max(self.plan.total_epochs - 1, 0)))
         self._close_phase()
         return self.rows
 
+    def finish(self) -> None:
+        """Load the best epoch's weights and write them as model.keras (once per run)."""
+        self.restore_best()
+        atomic_save(self.paths.model, lambda tmp: self.model.save(tmp))
+
     def restore_best(self) -> None:
-        """Load the best epoch's weights (model.keras holds the same) for the final report."""
+        """Load the best epoch's weights (checkpoints/best.npz), e.g. for the final report."""
         if self.paths.best_weights.is_file():
             with np.load(self.paths.best_weights) as stored:
                 self.model.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])

@@ -1,13 +1,16 @@
 """Dtype policies for training, and `auto`: measure each supported policy, keep the fastest.
 
-`auto` times a few training steps (after warm-up) of the actual model on a real batch under
-each policy the hardware supports, and picks a mixed policy only if it beats float32 by more
-than `NOISE_MARGIN`; otherwise float32, which is never less accurate.
+`auto` builds the actual model once under each policy the hardware supports, warms each up on
+a real batch, then times short bursts of training steps in interleaved rounds (the order
+rotates every round), so a busy moment on a shared machine slows every policy alike instead of
+whichever was being timed. A mixed policy is picked only if it beats float32 by more than
+`NOISE_MARGIN` both in the median over rounds and in a majority of the rounds (the per-round
+ratios are recorded); otherwise float32, which is never less accurate.
 
 Example:
     >>> decision = measure_precision(build_model, (x_batch, y_batch))
-    >>> decision.choice, decision.timings
-    ('mixed_bfloat16', {'float32': 0.031, 'mixed_bfloat16': 0.019, ...})
+    >>> decision.choice, decision.timings, decision.round_ratios["mixed_bfloat16"]
+    ('mixed_bfloat16', {'float32': 0.031, 'mixed_bfloat16': 0.019}, [1.62, 1.58, 1.71, ...])
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 NOISE_MARGIN = 0.05
 # float16 on CPUs without native support is emulated; stop timing it once it is this much slower.
 SLOW_FACTOR = 4.0
+# Interleaved timing rounds (each a burst of `steps` steps per policy).
+ROUNDS = 5
 
 
 @dataclasses.dataclass
@@ -32,12 +37,15 @@ class PrecisionDecision:
 
     choice: str
     reason: str
-    timings: dict[str, float]  # policy -> median seconds per training step
+    timings: dict[str, float]  # policy -> median over rounds of seconds per training step
     skipped: dict[str, str]  # policy -> why it was not measured
     hardware: dict[str, Any]
     margin: float = NOISE_MARGIN
-    steps: int = 0
+    steps: int = 0  # timed steps per policy per round
     batch_size: int = 0
+    rounds: int = 0
+    # policy -> float32 seconds / policy seconds, per round (> 1: faster than float32).
+    round_ratios: dict[str, list[float]] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -50,6 +58,9 @@ class PrecisionDecision:
             if policy in self.timings:
                 seconds = self.timings[policy]
                 ratio = f"  ({base / seconds:.2f}x float32)" if base and seconds else ""
+                rounds = self.round_ratios.get(policy) if policy != "float32" else None
+                if rounds:
+                    ratio += f"; per round {' '.join(f'{r:.2f}' for r in rounds)}"
                 lines.append(f"  {policy:<15} {seconds * 1000:8.2f} ms/step{ratio}")
             elif policy in self.skipped:
                 lines.append(f"  {policy:<15} skipped: {self.skipped[policy]}")
@@ -135,38 +146,65 @@ def ensure_loss_scaling(model: Any) -> bool:
     return True
 
 
-def _time_steps(model: Any, batch: tuple[Any, Any], warmup: int, steps: int, limit: float | None):
+def _warm_up(model: Any, batch: tuple[Any, Any], warmup: int) -> float:
+    """Untimed steps (the first traces and compiles); returns the last one's seconds."""
     x, y = batch
-    warm = 0.0
-    for _ in range(max(warmup, 1)):  # the first step also traces and compiles the train function
+    seconds = 0.0
+    for _ in range(max(warmup, 1)):
         begin = time.perf_counter()
         model.train_on_batch(x, y)
-        warm = time.perf_counter() - begin  # the last warm-up step: traced, so comparable
-    if limit is not None and warmup > 1 and warm > limit:
-        return None, warm
+        seconds = time.perf_counter() - begin  # the last warm-up step: traced, so comparable
+    return seconds
+
+
+def _burst(model: Any, batch: tuple[Any, Any], steps: int) -> float:
+    """Median seconds of `steps` training steps."""
+    x, y = batch
     times = []
-    for _ in range(steps):
+    for _ in range(max(steps, 1)):
         begin = time.perf_counter()
         model.train_on_batch(x, y)  # returns numpy values, so the step has finished
         times.append(time.perf_counter() - begin)
-    return statistics.median(times), None
+    return statistics.median(times)
 
 
-def choose_policy(timings: dict[str, float], margin: float = NOISE_MARGIN) -> tuple[str, str]:
+def choose_policy(
+    timings: dict[str, float],
+    margin: float = NOISE_MARGIN,
+    round_ratios: dict[str, list[float]] | None = None,
+) -> tuple[str, str]:
     """The fastest policy if it beats float32 by more than `margin`, else float32.
+
+    With `round_ratios` (policy -> float32 time / policy time, per interleaved round) the win
+    must also hold, beyond the margin, in a majority of the rounds.
 
     Example:
         >>> choose_policy({"float32": 1.0, "mixed_bfloat16": 0.97})
         ('float32', 'no mixed policy is more than 5% faster than float32')
+        >>> choose_policy({"float32": 1.0, "mixed_float16": 0.9}, 0.05,
+        ...               {"mixed_float16": [1.3, 1.2, 0.9, 0.9, 0.8]})[0]
+        'float32'
     """
     if "float32" not in timings:
         raise ValueError(f"float32 must be measured. Received: timings={timings}")
     base = timings["float32"]
     best = min(timings, key=timings.get)
-    if best != "float32" and timings[best] < base * (1.0 - margin):
-        gain = base / timings[best]
+    if best == "float32" or timings[best] >= base * (1.0 - margin):
+        return "float32", f"no mixed policy is more than {margin:.0%} faster than float32"
+    gain = base / timings[best]
+    if round_ratios is None or not round_ratios.get(best):
         return best, f"{gain:.2f}x faster than float32 (margin {margin:.0%})"
-    return "float32", f"no mixed policy is more than {margin:.0%} faster than float32"
+    ratios = round_ratios[best]
+    wins = sum(ratio * (1.0 - margin) > 1.0 for ratio in ratios)
+    if 2 * wins <= len(ratios):
+        return "float32", (
+            f"{best} was {gain:.2f}x float32 in the median but more than {margin:.0%} faster "
+            f"in only {wins} of {len(ratios)} rounds: not a reliable win"
+        )
+    return best, (
+        f"{gain:.2f}x faster than float32 (median of {len(ratios)} interleaved rounds; more than "
+        f"{margin:.0%} faster in {wins} of them)"
+    )
 
 
 def measure_precision(
@@ -174,44 +212,69 @@ def measure_precision(
     batch: tuple[Any, Any],
     *,
     warmup: int = 2,
-    steps: int = 5,
+    steps: int = 3,
+    rounds: int = ROUNDS,
     margin: float = NOISE_MARGIN,
     policies: tuple[str, ...] = POLICIES,
 ) -> PrecisionDecision:
-    """Time `steps` training steps of `build_compiled()` under each supported policy.
+    """Time training steps of `build_compiled()` under each supported policy, interleaved.
+
+    Every candidate model is built and warmed up first; then `rounds` rounds each time a burst
+    of `steps` steps per policy, in an order that rotates every round. A policy's timing is
+    the median over rounds of its burst's median step; `round_ratios` pairs each round's
+    float32 burst with the policy's.
 
     Args:
         build_compiled: builds and compiles a fresh model; called inside each policy.
         batch: one real training batch (x, y).
         warmup: untimed steps first (tracing, oneDNN/cuDNN autotuning).
-        steps: timed steps; the median is kept.
+        steps: timed steps per policy in each round (their median is the round's time).
+        rounds: interleaved rounds.
         margin: how much faster than float32 a mixed policy must be.
-        policies: the candidates; unsupported ones are skipped with a recorded reason.
+        policies: the candidates (float32 is always measured); unsupported ones are skipped
+            with a recorded reason.
     """
+    if rounds < 1 or steps < 1:
+        raise ValueError(
+            f"rounds and steps should be positive ints. Received: rounds={rounds}, steps={steps}"
+        )
     hardware = hardware_info()
-    timings: dict[str, float] = {}
     skipped: dict[str, str] = {}
-    for policy in policies:
+    models: dict[str, Any] = {}
+    warm: dict[str, float] = {}
+    for policy in ("float32", *(p for p in policies if p != "float32")):
         if policy == "mixed_bfloat16" and not hardware["bfloat16"]:
             skipped[policy] = f"no native bfloat16 on this {hardware['device']}"
             continue
-        limit = None
-        if policy == "mixed_float16" and not hardware["float16"] and "float32" in timings:
-            # Emulated float16 is usually several times slower: measure, but stop early.
-            limit = SLOW_FACTOR * timings["float32"]
         with dtype_policy(policy):
             model = build_compiled()
             ensure_loss_scaling(model)
-            median, too_slow = _time_steps(model, batch, warmup, steps, limit)
-        del model  # not clear_session(): it would also reset the caller's global dtype policy
-        if median is None:
+            warm[policy] = _warm_up(model, batch, warmup)
+        limit = SLOW_FACTOR * warm["float32"]
+        if policy == "mixed_float16" and not hardware["float16"] and warm[policy] > limit:
+            # Emulated float16 is usually several times slower: not worth timing further.
             skipped[policy] = (
-                f"stopped after warm-up: {too_slow * 1000:.1f} ms/step, more than "
+                f"stopped after warm-up: {warm[policy] * 1000:.1f} ms/step, more than "
                 f"{SLOW_FACTOR:g}x float32 (no native float16 on this {hardware['device']})"
             )
-        else:
-            timings[policy] = median
-    choice, reason = choose_policy(timings, margin)
+            del model  # not clear_session(): it would also reset the caller's global policy
+            continue
+        models[policy] = model
+    names = list(models)
+    seconds: dict[str, list[float]] = {policy: [] for policy in names}
+    for round_index in range(rounds):
+        shift = round_index % len(names)
+        for policy in names[shift:] + names[:shift]:
+            with dtype_policy(policy):
+                seconds[policy].append(_burst(models[policy], batch, steps))
+    models.clear()
+    timings = {policy: statistics.median(values) for policy, values in seconds.items()}
+    round_ratios = {
+        policy: [round(b / t, 4) for b, t in zip(seconds["float32"], values, strict=True)]
+        for policy, values in seconds.items()
+        if policy != "float32"
+    }
+    choice, reason = choose_policy(timings, margin, round_ratios)
     return PrecisionDecision(
         choice=choice,
         reason=reason,
@@ -221,4 +284,6 @@ def measure_precision(
         margin=margin,
         steps=steps,
         batch_size=int(len(batch[1])),
+        rounds=rounds,
+        round_ratios=round_ratios,
     )

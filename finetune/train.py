@@ -2,7 +2,8 @@
 
 Phase 1 trains the head on a frozen body; phase 2 unfreezes the top of the body and continues
 at `fine_tune_lr` (see `finetune.model`). Each epoch is checkpointed atomically (see
-`finetune.loop`), so `resume=True` continues exactly where a killed run stopped. The model is
+`finetune.loop`), so `resume=True` continues exactly where a killed run stopped; model.keras
+(the best epoch's weights) is written when the last epoch is done. The model is
 built, compiled, trained and evaluated inside the run's tf.distribute strategy scope (see
 `finetune.distribute`); with several workers only the chief writes the run directory.
 
@@ -198,10 +199,10 @@ def _measure_precision(paths: RunPaths, builder: _Builder, echo) -> tuple[str, d
 
 
 def _evaluate(loop: Any, data: Any, paths: RunPaths) -> dict[str, Any]:
+    """Scores of the model as it is (`loop.finish()` has loaded the best weights)."""
     from finetune.loop import with_labels_for
     from finetune.report import evaluate_split, plot_confusion, plot_history
 
-    loop.restore_best()
     results: dict[str, Any] = {}
     for split in ("val", "test"):
         dataset = loop.prepare_dataset(with_labels_for(loop.model, getattr(data, split)))
@@ -379,6 +380,7 @@ def _run(config: FinetuneConfig, dist: Any, write_dir: str | None, started: floa
             resume_paths=source,
         )
         loop.run(state, wall_before=(state or {}).get("wall_seconds", 0.0))
+        loop.finish()  # the best epoch's weights, loaded and written as model.keras
         evaluated = _evaluate(loop, data, paths)
         loss_scaling = type(model.optimizer).__name__ == "LossScaleOptimizer"
         digest = distribute.weights_digest(model)

@@ -53,7 +53,12 @@ def test_auto_measures_and_records(tmp_path):
     assert set(record["timings"]) | set(record["skipped"]) == set(POLICIES)
     assert all(seconds > 0 for seconds in record["timings"].values())
     assert record["choice"] in record["timings"]
-    assert record["choice"] == choose_policy(record["timings"], record["margin"])[0]
+    assert len(record["round_ratios"]) == len(record["timings"]) - 1
+    assert all(len(r) == record["rounds"] for r in record["round_ratios"].values())
+    assert (
+        record["choice"]
+        == choose_policy(record["timings"], record["margin"], record["round_ratios"])[0]
+    )
     assert result.metrics["precision"]["policy"] == record["choice"]
     assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == record["choice"]
     assert keras.config.dtype_policy().name == "float32"
