@@ -76,6 +76,9 @@ def _resume_config(cfg: FinetuneConfig) -> FinetuneConfig:
             f"Received: {'; '.join(conflicts)}"
         )
     run_only = {name: getattr(cfg, name) for name in RUN_ONLY_FIELDS}
+    if cfg.epochs == default.epochs:
+        # Not given (or given as the default): keep the run's own total rather than resetting it.
+        run_only["epochs"] = saved.epochs
     return dataclasses.replace(saved, **{**run_only, "resume": True, "overwrite": False})
 
 
@@ -279,14 +282,8 @@ def _prepare(cfg: FinetuneConfig, dist: Any, write_dir: str) -> tuple:
         write_dir, resume=cfg.resume and chief, overwrite=cfg.overwrite and chief
     )
     source = RunPaths(Path(cfg.out))
-    state = None
-    if cfg.resume:
-        if not source.state.is_file():
-            raise ValueError(
-                f"Nothing to resume in {cfg.out!r}: it has no checkpoints/state.json (every "
-                f"worker reads the chief's run directory). Received: out={cfg.out!r}"
-            )
-        state = read_state(source)
+    # A run stopped before its first checkpoint has no state: resuming it starts it over.
+    state = read_state(source) if cfg.resume else None
     return cfg, from_file, notes, data, paths, state, source
 
 

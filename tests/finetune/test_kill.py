@@ -107,13 +107,6 @@ def test_killed_three_times_resumes_to_the_same_weights(train_digits_run, straig
     assert not _temp_files(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finetune: `zoo finetune --out RUN --resume` without --epochs resets the run's epochs "
-    "to the default 3 (FinetuneConfig().epochs) instead of keeping the saved total, so a 4-epoch "
-    "run resumed this way stops early (or a 2-epoch one trains a 3rd); fix in finetune/train.py "
-    "(_resume_config: keep saved.epochs unless --epochs was given) / finetune/cli.py",
-)
 def test_resume_without_epochs_keeps_the_runs_total(straight_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(straight_run, run)  # a finished 4-epoch run: nothing left to train

@@ -91,14 +91,6 @@ def test_resume_after_a_full_disk_finishes_the_run(images, tmp_path, monkeypatch
     assert (run / "metrics.json").is_file() and (run / "model.keras").is_file()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finetune: a run stopped before its first checkpoint (config.yaml written, no "
-    "checkpoints/state.json) cannot be resumed: `--resume` says 'Nothing to resume' and names "
-    "no fix (without --resume the folder is not empty, so --overwrite is the only way). "
-    "finetune.rundir.prepare_run_dir/read_state already accept it (state None = start over); "
-    "fix in finetune/train.py (_prepare: state = read_state(source), no state.json check)",
-)
 def test_resume_before_the_first_checkpoint_starts_over(images, tmp_path, monkeypatch):
     run = tmp_path / "run"
     _full_disk_at(monkeypatch, "epoch-0001.weights.h5")  # epoch 1's checkpoint
