@@ -23,37 +23,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-import numpy as np
-
 # Keep the decoded training split of an in-memory source as arrays only below this size.
 MAX_ARRAY_BYTES = 1 << 30
-
-
-def _file_split(data: Any) -> tuple[np.ndarray, np.ndarray] | None:
-    """The training split's image paths and labels, or None when the data is not a folder.
-
-    `LoadedData` does not expose them: they are read from the Builder behind its `arrays()`
-    (the same split, in the loader's seeded order). Anything unexpected gives None, and the
-    loader's own pipeline is used instead.
-    """
-    plain = getattr(data, "_plain", {}).get("train")
-    for cell in getattr(plain, "__closure__", None) or ():
-        try:
-            source = getattr(cell.cell_contents, "source", None)
-        except ValueError:  # an empty cell
-            continue
-        split = getattr(source, "train", None)
-        if getattr(source, "kind", None) == "files" and split is not None:
-            return np.asarray(split.items).astype(str), np.asarray(split.y).astype(np.int32)
-    return None
-
-
-def _image_decoder(shape: tuple) -> Any:
-    try:
-        from finetune.data._tfdata import _image_decoder as decoder
-    except ImportError:
-        return None
-    return decoder(tuple(shape))
 
 
 class TrainData:
@@ -72,8 +43,8 @@ class TrainData:
         self.size = int(data.num_train)
         self.steps = max(1, math.ceil(self.size / self.batch_size))
         self.source, self.x, self.y = "loader", None, None
-        files = None if augment else _file_split(data)
-        decoder = _image_decoder(data.input_shape) if files is not None else None
+        files = None if augment else data.train_files
+        decoder = data.image_decoder() if files is not None else None
         if decoder is not None and len(files[0]) == self.size:
             self.source, self._decode = "files", decoder
             self.x, self.y = tf.constant(files[0]), tf.constant(files[1])

@@ -49,9 +49,28 @@ class LoadedData:
     spec: DataSpec
     description: str = ""
     skipped: dict = dataclasses.field(default_factory=dict)
+    train_files: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     _plain: dict[str, Callable[[], tf.data.Dataset]] = dataclasses.field(
         default_factory=dict, repr=False
     )
+
+    def image_decoder(self) -> Callable:
+        """`(path, label) -> (image, label)`: how `train_files` become model inputs in tf.data.
+
+        `train_files` holds an image folder's training split as `(paths, labels)` in the loader's
+        seeded order (None for in-memory sources), so a trainer can stream its own per-epoch
+        order instead of this object's `train` pipeline.
+
+        Example:
+            >>> paths, labels = data.train_files
+            >>> images = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
+            ...     data.image_decoder())
+        """
+        from finetune.data._tfdata import _image_decoder
+
+        if self.task != "image":
+            raise ValueError(f"Only image data has a decoder. Received: task={self.task!r}")
+        return _image_decoder(tuple(self.input_shape))
 
     def arrays(
         self, split: str = "train", limit: int | None = None
@@ -168,6 +187,11 @@ def load_data(
         spec=spec,
         description=source.description,
         skipped=dict(source.skipped),
+        train_files=(
+            (np.asarray(source.train.items).astype(str), np.asarray(source.train.y, np.int32))
+            if source.kind == "files"
+            else None
+        ),
         _plain=plain,
     )
 
