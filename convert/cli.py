@@ -15,6 +15,8 @@ from pathlib import Path
 
 import click
 
+from convert.pipeline import CALIBRATION_METHODS, PRECISIONS, TARGETS
+
 
 def _int_list(name: str) -> Callable[[click.Context, click.Parameter, str | None], list[int]]:
     def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[int]:
@@ -44,14 +46,14 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 @click.option(
     "--to",
     "to",
-    type=click.Choice(["saved_model", "onnx", "tensorrt", "tf-trt"]),
+    type=click.Choice(TARGETS),
     default="onnx",
     show_default=True,
     help="Target format.",
 )
 @click.option(
     "--precision",
-    type=click.Choice(["fp32", "fp16", "int8"]),
+    type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
     help="fp16: float16 weights/compute, float32 I/O. int8: QDQ, calibrated on real data.",
@@ -64,7 +66,7 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 )
 @click.option(
     "--calib-method",
-    type=click.Choice(["minmax", "entropy", "percentile"]),
+    type=click.Choice(CALIBRATION_METHODS),
     default="minmax",
     show_default=True,
     help="How int8 activation ranges are chosen.",

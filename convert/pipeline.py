@@ -17,6 +17,7 @@ from typing import Any
 
 TARGETS = ("saved_model", "onnx", "tensorrt", "tf-trt")
 PRECISIONS = ("fp32", "fp16", "int8")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 CALIBRATION_LIMIT = 256  # calibration samples: enough for stable ranges, fast histograms
 EVALUATION_LIMIT = 512  # labelled samples the parity gate scores
 
@@ -186,7 +187,7 @@ def convert(
 
     _check_choice("to", to, TARGETS)
     _check_choice("precision", precision, PRECISIONS)
-    _check_choice("calib_method", calib_method, ("minmax", "entropy", "percentile"))
+    _check_choice("calib_method", calib_method, CALIBRATION_METHODS)
     say = progress or (lambda _line: None)
     src = resolve_source(source, safe_mode=safe_mode)
     if to == "tf-trt":

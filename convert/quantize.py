@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+from convert.pipeline import CALIBRATION_METHODS
+
 CALIBRATION_BATCH = 16
 
 

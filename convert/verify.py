@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8")
+from convert.pipeline import PRECISIONS
+
 # (atol, rtol) per precision. fp16 keeps ~3 significant digits through a deep graph.
 TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (1e-2, 5e-2), "int8": (None, None)}
 MIN_AGREEMENT = {"fp32": None, "fp16": None, "int8": 0.97}
