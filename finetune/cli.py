@@ -168,6 +168,12 @@ def _one_line(error: BaseException) -> str:
     type=click.Choice(SCALE_LR),
     help="linear: both learning rates x the number of replicas. [default: none]",
 )
+@click.option(
+    "--unsafe-load",
+    is_flag=True,
+    default=None,
+    help="Allow a --from .keras file that runs stored code (Lambda layers). Trusted files only.",
+)
 def finetune_command(config_file: str | None, list_data: bool, model_options, **options: Any):
     """Fine-tune a zoo model on your data: head first, then the unfrozen top of the backbone.
 
@@ -190,6 +196,7 @@ def finetune_command(config_file: str | None, list_data: bool, model_options, **
         base = load_config(config_file) if config_file else FinetuneConfig()
         run_finetune(merge_config(base, overrides))
     except (ValueError, OSError, RuntimeError, KeyError) as error:
-        if os.environ.get("KERAZOO_DEBUG"):
+        root = click.get_current_context().find_root()
+        if os.environ.get("KERAZOO_DEBUG") or (root.obj or {}).get("debug"):
             traceback.print_exc()
         raise click.ClickException(_one_line(error)) from None

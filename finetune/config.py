@@ -24,7 +24,16 @@ DEFAULT_DATA = "builtin:digits"
 _ALIASES = {"from": "from_run", "options": "model_options", "option": "model_options"}
 # Options that describe how to run, not what is trained: they may change on --resume.
 # strategy/cpu_devices say where it runs: a multi-worker run may be resumed on one machine.
-RUN_ONLY_FIELDS = ("out", "resume", "overwrite", "quiet", "epochs", "strategy", "cpu_devices")
+RUN_ONLY_FIELDS = (
+    "out",
+    "resume",
+    "overwrite",
+    "quiet",
+    "epochs",
+    "strategy",
+    "cpu_devices",
+    "unsafe_load",
+)
 
 
 @dataclasses.dataclass
@@ -60,6 +69,8 @@ class FinetuneConfig:
         cpu_devices: split the CPU into N logical devices before TensorFlow starts (for
             `mirrored` without GPUs); 0 leaves the devices as they are.
         scale_lr: "none" or "linear" (both learning rates x the number of replicas).
+        unsafe_load: let a `from_run` `.keras` file run code stored in it (Lambda layers);
+            only for files you trust.
     """
 
     model: str = DEFAULT_MODEL
@@ -86,6 +97,7 @@ class FinetuneConfig:
     strategy: str = "auto"
     cpu_devices: int = 0
     scale_lr: str = "none"
+    unsafe_load: bool = False
 
     def __post_init__(self) -> None:
         validate_config(self)

@@ -203,6 +203,7 @@ def build_model(
     weights: str | None,
     options: dict[str, Any],
     from_file: Path | None = None,
+    safe_mode: bool = True,
 ) -> tuple[Any, dict[str, Any]]:
     """Build zoo model `name` under the current dtype policy; with `from_file`, load it first.
 
@@ -216,7 +217,7 @@ def build_model(
     )
     info: dict[str, Any] = {"weights": weights or "random"}
     if from_file is not None:
-        source = zoo.load_model(from_file)
+        source = zoo.load_model(from_file, safe_mode=safe_mode)
         info["from"] = str(from_file)
         info["copied_layers"] = copy_weights_except_head(source, model)
         info["classifier"] = f"rebuilt for {num_classes} classes"

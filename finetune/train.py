@@ -152,6 +152,7 @@ class _Builder:
             weights=self.cfg.weights,
             options=dict(self.cfg.model_options),
             from_file=self.from_file if load_from else None,
+            safe_mode=not self.cfg.unsafe_load,
         )
 
     def build_for_timing(self) -> Any:
