@@ -137,7 +137,7 @@ def main(ctx: click.Context, debug: bool) -> None:
 
 
 def _start_backend_quietly() -> None:
-    """Import Keras and start its backend with the process's native stderr silenced.
+    """Import Keras (and so its backend) with the process's native stderr silenced.
 
     TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) straight to file
     descriptor 2 before Python logging exists; they would bury a command's own output. Python
@@ -149,9 +149,9 @@ def _start_backend_quietly() -> None:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
             try:
-                import keras
-
-                keras.ops.convert_to_numpy(keras.ops.zeros((1,)))  # device start-up logs too
+                # Import only: running an op would start the devices, and `--cpu-devices` or a
+                # multi-worker strategy must still be able to configure them afterwards.
+                import keras  # noqa: F401
             finally:
                 os.dup2(saved, 2)
     finally:
