@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -79,17 +78,6 @@ def _worker(args: argparse.Namespace) -> None:
     )
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 def _measure(name: str, args: argparse.Namespace) -> dict:
     config = CONFIGS[name]
     command = [
@@ -112,16 +100,11 @@ def _measure(name: str, args: argparse.Namespace) -> dict:
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
     envs = [env]
+    from finetune.distribute import loopback_tf_configs
+
     if config["strategy"] == "multiworker":
-        cluster = {"worker": [f"127.0.0.1:{p}" for p in _free_ports(config["workers"])]}
         envs = [
-            {
-                **env,
-                "TF_CONFIG": json.dumps(
-                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
-                ),
-            }
-            for i in range(config["workers"])
+            {**env, "TF_CONFIG": tf_config} for tf_config in loopback_tf_configs(config["workers"])
         ]
     processes = [
         subprocess.Popen(command, env=e, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -149,6 +149,34 @@ def set_cpu_devices(count: int) -> None:
             ) from None
 
 
+def loopback_tf_configs(num_workers: int) -> list[str]:
+    """TF_CONFIG values for `num_workers` processes on this machine, on free loopback ports.
+
+    For trying `--strategy multiworker` (and testing it) without a cluster: start one
+    `zoo finetune` per value, each with its own TF_CONFIG.
+
+    Example:
+        >>> configs = loopback_tf_configs(2)
+        >>> json.loads(configs[1])["task"]
+        {'type': 'worker', 'index': 1}
+    """
+    import json
+    import socket
+
+    sockets = [socket.socket() for _ in range(num_workers)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        workers = [f"127.0.0.1:{sock.getsockname()[1]}" for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+    return [
+        json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        for index in range(num_workers)
+    ]
+
+
 def read_tf_config(text: str | None = None) -> dict[str, Any]:
     """Parse and check TF_CONFIG (the env var by default): the cluster and this process's task.
 

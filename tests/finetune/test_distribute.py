@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -23,6 +22,7 @@ from click.testing import CliRunner
 from finetune.cli import finetune_command
 from finetune.distribute import (
     Distribution,
+    loopback_tf_configs,
     read_tf_config,
     scaled_lr,
     set_cpu_devices,
@@ -105,17 +105,6 @@ def _checkpoint(run_dir):
     return arrays
 
 
-def _free_ports(count):
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
 @pytest.mark.slow
 def test_mirrored_on_two_cpu_devices_equals_one_device(tmp_path):
     one, mirrored = tmp_path / "one", tmp_path / "mirrored"
@@ -145,19 +134,17 @@ def test_mirrored_on_two_cpu_devices_equals_one_device(tmp_path):
 
 @pytest.mark.slow
 def test_two_workers_on_loopback_train_the_same_model(tmp_path):
-    ports = _free_ports(2)
-    cluster = {"worker": [f"127.0.0.1:{port}" for port in ports]}
     out, scratch = tmp_path / "run", tmp_path / "scratch"
     scratch.mkdir()
     commands = [
         (
             _args(out, "--strategy", "multiworker", "--scale-lr", "linear"),
             _env(
-                TF_CONFIG=json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}}),
+                TF_CONFIG=tf_config,
                 TMPDIR=str(scratch),  # where the non-chief's temporary run directory goes
             ),
         )
-        for i in range(2)
+        for tf_config in loopback_tf_configs(2)
     ]
     outputs = _run_all(commands, [tmp_path / "w0.log", tmp_path / "w1.log"])
 
