@@ -19,7 +19,6 @@ Example:
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import errno
 import fnmatch
 import json
@@ -31,70 +30,13 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from zoo.runs import RunPaths
+
 STATE_VERSION = 1
 CRASH_ENV = "KERAZOO_CRASH_AT"
 # Temporary files of `atomic_path`: ".NAME.XXXXXXXX.tmp[SUFFIX]" (".model.keras.x1y2.tmp.keras").
 _TEMP_GLOB = ".*.tmp*"
 _crash_counts: dict[str, int] = {}
-
-
-@dataclasses.dataclass(frozen=True)
-class RunPaths:
-    """Where a run keeps each of its files (see docs/CONTRACTS.md)."""
-
-    root: Path
-
-    @property
-    def model(self) -> Path:
-        return self.root / "model.keras"
-
-    @property
-    def config(self) -> Path:
-        return self.root / "config.yaml"
-
-    @property
-    def metrics(self) -> Path:
-        return self.root / "metrics.json"
-
-    @property
-    def history(self) -> Path:
-        return self.root / "history.csv"
-
-    @property
-    def class_names(self) -> Path:
-        return self.root / "class_names.json"
-
-    @property
-    def precision(self) -> Path:
-        return self.root / "precision.json"
-
-    @property
-    def logs(self) -> Path:
-        return self.root / "logs"
-
-    @property
-    def checkpoints(self) -> Path:
-        return self.root / "checkpoints"
-
-    @property
-    def best_weights(self) -> Path:
-        return self.checkpoints / "best.npz"
-
-    def epoch_weights(self, epoch: int) -> Path:
-        # Model + optimizer variables: Keras 3's save_weights includes the optimizer's.
-        return self.checkpoints / f"epoch-{epoch:04d}.weights.h5"
-
-    @property
-    def state(self) -> Path:
-        return self.checkpoints / "state.json"
-
-    @property
-    def curves_png(self) -> Path:
-        return self.root / "training_curves.png"
-
-    @property
-    def confusion_png(self) -> Path:
-        return self.root / "confusion_matrix.png"
 
 
 def crash_point(point: str, name: str = "") -> None:
@@ -214,10 +156,7 @@ def prepare_run_dir(out: str | os.PathLike[str], *, resume: bool, overwrite: boo
         )
     non_empty = root.is_dir() and any(root.iterdir())
     if resume:
-        if (
-            not (root / "checkpoints" / "state.json").is_file()
-            and not (root / "config.yaml").is_file()
-        ):
+        if not RunPaths(root).state.is_file() and not RunPaths(root).config.is_file():
             raise ValueError(
                 f"Nothing to resume in {str(root)!r}: it has no checkpoints/state.json. "
                 f"Run without --resume to start a new run. Received: out={str(root)!r}"
@@ -244,7 +183,7 @@ def prepare_run_dir(out: str | os.PathLike[str], *, resume: bool, overwrite: boo
 def _remove_stale_temps(root: Path) -> list[Path]:
     """Delete the temporary files of writes a killed run never finished (never a final name)."""
     removed = []
-    for folder in (root, root / "checkpoints"):
+    for folder in (root, RunPaths(root).checkpoints):
         for tmp in folder.glob(_TEMP_GLOB) if folder.is_dir() else ():
             if tmp.is_file():
                 tmp.unlink(missing_ok=True)

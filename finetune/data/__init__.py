@@ -1,5 +1,9 @@
 """Data for fine-tuning: one `--data SPEC` string to batched tf.data splits shaped for a model.
 
+The specs, the builtin datasets, the split rules and the image decoding live in `zoo.data`
+(no TensorFlow); this package builds the tf.data pipelines on top and re-exports zoo.data's
+spec helpers, so `from finetune.data import parse_data_spec, list_builtin, load_data` works.
+
 SPEC is a folder with one sub-folder per class, a `.npz` file of arrays, or `builtin:NAME` (real
 datasets shipped in PyPI wheels, see `list_builtin()`), each with an optional query
 `?classes=5-9&per_class=10`.
@@ -11,8 +15,8 @@ Example:
     >>> loaded = data.load_data("builtin:digits", task="image", input_shape=(28, 28, 1))
     >>> model.fit(loaded.train, validation_data=loaded.val)
 
-`parse_data_spec` and `list_builtin` import no TensorFlow; `load_data` and `LoadedData` import
-it on first use.
+`parse_data_spec`, `list_builtin` and `builtin_info` import no TensorFlow; `load_data` and
+`LoadedData` import it on first use.
 """
 
 from __future__ import annotations
@@ -20,8 +24,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from finetune.data._builtin import BuiltinInfo, list_builtin
-from finetune.data._spec import DataSpec, parse_data_spec
+from zoo.data import BuiltinInfo, DataSpec, builtin_info, list_builtin, parse_data_spec
 
 __all__ = [
     "BuiltinInfo",
@@ -35,23 +38,6 @@ __all__ = [
 
 if TYPE_CHECKING:  # pragma: no cover
     from finetune.data._pipeline import LoadedData, load_data  # noqa: F401
-
-
-def builtin_info(name: str) -> BuiltinInfo:
-    """A builtin dataset's card: task, description and stored item shape.
-
-    Example:
-        >>> builtin_info("japanese_vowels").item_shape
-        (None, 12)
-    """
-    from finetune.data._builtin import BUILTINS
-
-    if name not in BUILTINS:
-        raise ValueError(
-            f"Unknown builtin dataset; valid names: {', '.join(sorted(BUILTINS))}. "
-            f"Received: {name!r}"
-        )
-    return BUILTINS[name]
 
 
 def __getattr__(name: str) -> Any:

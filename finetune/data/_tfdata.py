@@ -1,16 +1,21 @@
-"""tf.data pipelines from a Source: decoding, resizing, caching, shuffling, padding, augmenting.
+"""tf.data pipelines from resolved splits: decoding, resizing, caching, shuffling, padding,
+augmenting.
 
 Pipeline decisions (see `load_data` for the user-facing summary):
+- Every image is decoded and resized by `zoo.data` (Pillow), called through `tf.numpy_function`:
+  the one implementation calibration (`zoo.data.load_arrays`) uses too, so both get the same
+  pixels bit for bit (measured cost in docs/DESIGN.md).
 - Image folders stream from disk: the file list is the only thing held in memory; files are
   read, decoded and resized in parallel `map`s, cached to `cache_dir` when given (a file cache
   keyed by the folder's content, the split and the shape), else in memory only when the decoded
   split is small (<= MEMORY_CACHE_BYTES), else not at all, so memory stays flat for big folders.
-- Arrays (npz, builtin) are already in memory: they are batched first and resized per batch,
-  and not cached (nothing to save). They become graph constants, so together they should stay
-  under TensorFlow's 2 GB graph limit; bigger sets belong in an image folder.
+- Arrays (npz, builtin) are already in memory: they are batched first and resized per batch
+  (image by image, as `load_arrays` does), and not cached (nothing to save). They become graph
+  constants, so together they should stay under TensorFlow's 2 GB graph limit; bigger sets
+  belong in an image folder.
 - Augmentation (train only, images only) runs after the cache, so every epoch differs.
-- Training order is a seeded permutation (so `arrays("train", limit)` is a mixed sample even for
-  class-sorted data and file caches hold mixed batches) reshuffled every epoch; val/test keep it.
+- Training order is `zoo.data.resolve_data`'s seeded permutation (file caches hold mixed
+  batches), reshuffled every epoch; val/test keep it.
 - Sequences are padded with 0.0 (the zoo RNNs' masking value) to the longest in each batch
   (`padded_batch`), or to the model's fixed length when it has one.
 - Every pipeline ends with prefetch(AUTOTUNE).
@@ -26,7 +31,7 @@ from pathlib import Path
 import numpy as np
 import tensorflow as tf
 
-from finetune.data._source import Source, Split
+from zoo.data import ResolvedData, Split, decode_image, to_shape_batch
 
 AUTOTUNE = tf.data.AUTOTUNE
 MEMORY_CACHE_BYTES = 256 * 2**20
@@ -34,35 +39,29 @@ SHUFFLE_BUFFER_BYTES = 64 * 2**20  # a bound on decoded images held by a file sp
 
 
 class Builder:
-    """Makes each split's pipeline: `plain` (fixed order, no augmentation, no cache) for
-    `arrays()`, and `dataset` for training and evaluation."""
+    """Makes each split's pipeline for training and evaluation."""
 
-    def __init__(self, source: Source, shape: tuple, batch_size: int, seed: int, cache_dir):
-        self.source, self.shape, self.batch_size, self.seed = source, shape, batch_size, seed
+    def __init__(self, data: ResolvedData, batch_size: int, seed: int, cache_dir):
+        self.data, self.shape = data, tuple(data.input_shape)
+        self.batch_size, self.seed = batch_size, seed
         self.cache_dir = Path(cache_dir).expanduser() if cache_dir is not None else None
 
-    def plain(self, name: str) -> Callable[[], tf.data.Dataset]:
-        return lambda: self._batched(
-            self.source.splits()[name], shuffle=False, cache=None
-        ).prefetch(AUTOTUNE)
-
     def dataset(self, name: str, augment: bool) -> tf.data.Dataset:
-        split = self.source.splits()[name]
+        split = self.data.splits[name]
         ds = self._batched(split, shuffle=name == "train", cache=name)
         if augment and name == "train":
             ds = ds.map(_augmenter(self.seed), num_parallel_calls=AUTOTUNE)
         return ds.prefetch(AUTOTUNE)
 
-    def _batched(self, split: Split, shuffle: bool, cache: str | None) -> tf.data.Dataset:
+    def _batched(self, split: Split, shuffle: bool, cache: str) -> tf.data.Dataset:
         labels = split.y.astype(np.int32)
-        kind = self.source.kind
+        kind = self.data.kind
         if kind == "files":
             ds = tf.data.Dataset.from_tensor_slices((split.items.astype(str), labels))
-            ds = ds.map(_image_decoder(self.shape), num_parallel_calls=AUTOTUNE)
+            ds = ds.map(image_decoder(self.shape), num_parallel_calls=AUTOTUNE)
             # Anything the up-front check missed is dropped with a logged warning, not a crash.
             ds = ds.ignore_errors(log_warning=True)
-            if cache is not None:
-                ds = self._cache(ds, split, cache)
+            ds = self._cache(ds, split, cache)
             if shuffle:
                 element = math.prod(self.shape) * 4
                 ds = ds.shuffle(
@@ -75,7 +74,7 @@ class Builder:
             if shuffle:
                 ds = ds.shuffle(len(split), seed=self.seed)
             return ds.batch(self.batch_size).map(
-                lambda x, y: (_to_shape(x, self.shape), y), num_parallel_calls=AUTOTUNE
+                lambda x, y: (_batch_to_shape(x, self.shape), y), num_parallel_calls=AUTOTUNE
             )
         lengths = np.array([len(s) for s in split.items], dtype=np.int64)
         starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
@@ -94,7 +93,7 @@ class Builder:
         if self.cache_dir is not None:
             # The key changes whenever the folder's files, the split's members or the shape do,
             # so a stale cache is never read.
-            key = hashlib.sha1(f"{self.source.fingerprint}|{self.shape}".encode())
+            key = hashlib.sha1(f"{self.data.fingerprint}|{self.shape}".encode())
             key.update("\n".join(split.items.astype(str)).encode())
             self.cache_dir.mkdir(parents=True, exist_ok=True)
             return ds.cache(str(self.cache_dir / f"images-{name}-{key.hexdigest()[:16]}"))
@@ -103,25 +102,20 @@ class Builder:
         return ds
 
 
-def _to_shape(x: tf.Tensor, shape: tuple) -> tf.Tensor:
-    """A batch or one image (uint8/float, 1 or 3 channels) as float32 at (H, W, C) of `shape`."""
-    x = tf.cast(x, tf.float32)
-    height, width, channels = shape
-    if tuple(x.shape[-3:-1]) != (height, width):
-        x = tf.image.resize(x, (height, width), antialias=True)  # bilinear; stays within 0-255
-    if x.shape[-1] == 1 and channels == 3:
-        x = tf.image.grayscale_to_rgb(x)
-    elif x.shape[-1] == 3 and channels == 1:
-        x = tf.image.rgb_to_grayscale(x)
-    return x
+def _batch_to_shape(x: tf.Tensor, shape: tuple) -> tf.Tensor:
+    """A batch of in-memory images as float32 (batch, *shape), through `zoo.data`."""
+    out = tf.numpy_function(lambda b: to_shape_batch(b, shape), [x], tf.float32, stateful=False)
+    out.set_shape((None, *shape))
+    return out
 
 
-def _image_decoder(shape: tuple) -> Callable:
+def image_decoder(shape: tuple) -> Callable:
+    """`(path, label) -> (image float32 at shape, label)` for tf.data, through `zoo.data`."""
+
     def decode(path: tf.Tensor, label: tf.Tensor):
-        # channels=3 makes gray, RGBA and palette files RGB; _to_shape then matches the model.
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape((None, None, 3))
-        image = _to_shape(image, shape)
+        image = tf.numpy_function(
+            lambda p: decode_image(p, shape), [path], tf.float32, stateful=False
+        )
         image.set_shape(shape)
         return image, label
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from zoo.data._builtin import BUILTINS
+
 BUILTIN_PREFIX = "builtin:"
 QUERY_KEYS = ("classes", "per_class")
 # A range like 0-99999999 would build a huge tuple; no classification set has this many classes.
@@ -86,8 +88,6 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
         )
     options = _parse_query(query, spec) if "?" in text else {}
     if source.startswith(BUILTIN_PREFIX):
-        from finetune.data._builtin import BUILTINS  # no TensorFlow: just the table
-
         name = source[len(BUILTIN_PREFIX) :].strip()
         if name not in BUILTINS:
             raise ValueError(

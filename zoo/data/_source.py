@@ -1,4 +1,4 @@
-"""Data read from a spec before it becomes tf.data: splits of items and labels, and the
+"""Data read from a spec before it becomes model input: splits of items and labels, and the
 class filter, validation split and per-class subsampling applied to them (all index work, no
 TensorFlow)."""
 
@@ -33,7 +33,7 @@ class Split:
 
 @dataclasses.dataclass
 class Source:
-    """Everything a spec provides before the tf.data pipeline is built."""
+    """Everything a spec provides before its splits are resolved (`resolve_data`)."""
 
     kind: str
     train: Split
@@ -126,7 +126,7 @@ def keep_per_class(split: Split, per_class: int, class_names: list[str], seed: i
             warnings.warn(
                 f"class {class_names[label]!r} has {len(members)} training examples, fewer than "
                 f"per_class={per_class}; keeping all {len(members)}.",
-                stacklevel=3,
+                stacklevel=4,
             )
         kept.append(rng.permutation(members)[:per_class])
     return split.subset(np.sort(np.concatenate(kept)))

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finetune.data._source import Source, Split
+from zoo.data._source import Source, Split
 
 _SPLITS = {"train": ("x", "y", "lengths"), "val": ("x_val", "y_val", "lengths_val"),
            "test": ("x_test", "y_test", "lengths_test")}  # fmt: skip
@@ -69,7 +69,7 @@ def load_npz(
     unknown = sorted(set(arrays) - _KNOWN)
     if unknown:
         warnings.warn(
-            f"{origin}: ignoring unknown arrays {unknown}; known: {sorted(_KNOWN)}", stacklevel=4
+            f"{origin}: ignoring unknown arrays {unknown}; known: {sorted(_KNOWN)}", stacklevel=5
         )
     if "x" not in arrays or "y" not in arrays:
         raise ValueError(
@@ -214,7 +214,7 @@ def _images(x: np.ndarray, name: str, origin: str, input_shape: tuple) -> np.nda
     if x.dtype.kind == "f" and x.size and float(x.max()) <= 1.0:
         warnings.warn(
             f"{origin}: {name} is in 0-1, but models take raw 0-255 pixels; multiply by 255",
-            stacklevel=5,
+            stacklevel=6,
         )
     return x
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from finetune.data._source import Source, Split
-from finetune.data._tsfile import read_ts
+from zoo.data._source import Source, Split
+from zoo.data._tsfile import read_ts
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,3 +196,18 @@ def list_builtin() -> dict[str, str]:
         True
     """
     return {name: info.description for name, info in sorted(BUILTINS.items())}
+
+
+def builtin_info(name: str) -> BuiltinInfo:
+    """A builtin dataset's card: task, description and stored item shape.
+
+    Example:
+        >>> builtin_info("japanese_vowels").item_shape
+        (None, 12)
+    """
+    if name not in BUILTINS:
+        raise ValueError(
+            f"Unknown builtin dataset; valid names: {', '.join(sorted(BUILTINS))}. "
+            f"Received: {name!r}"
+        )
+    return BUILTINS[name]

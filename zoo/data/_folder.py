@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from finetune.data._source import Source, Split
+from zoo.data._source import Source, Split
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
 
@@ -94,13 +94,13 @@ def scan_folder(root: str | Path, origin: str) -> Source:
     if corrupt:
         warnings.warn(
             f"{origin}: skipping {len(corrupt)} corrupt or truncated image(s), e.g. {corrupt[0]}",
-            stacklevel=4,
+            stacklevel=5,
         )
     if non_image:
         warnings.warn(
             f"{origin}: ignoring {sum(non_image.values())} non-image file(s) "
             f"({', '.join(sorted(non_image))}); images are {', '.join(IMAGE_EXTENSIONS)}",
-            stacklevel=4,
+            stacklevel=5,
         )
     keep = np.array(readable, dtype=bool)
     items = np.array(paths, dtype=object)[keep] if paths else np.array([], dtype=object)

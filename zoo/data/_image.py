@@ -1,0 +1,102 @@
+"""The one way an image becomes model input: decode with Pillow, match channels, resize.
+
+Training (finetune's tf.data pipelines call these functions through `tf.numpy_function`) and
+calibration (`load_arrays`) both use this module, so the pixels a model is calibrated and
+verified on are bit-for-bit the pixels it was trained on.
+
+Decisions:
+- Decoding keeps grayscale files gray and makes every other mode RGB: palette colours are looked
+  up, alpha is dropped (not composited, as tf.io.decode_image did), 16-bit samples keep their
+  high byte (as tf.image.convert_image_dtype does). A GIF gives its first frame. EXIF rotation
+  is not applied (training never applied it either).
+- Channels are matched before resizing when that makes fewer planes to resize: RGB -> gray uses
+  ITU-R 601 luma with TensorFlow's weights (0.2989, 0.587, 0.114), gray -> RGB repeats the
+  resized plane. A gray file for a gray model is used as is (no luma round trip).
+- Resizing is Pillow's antialiased bilinear (triangle) filter on float32 planes ("F" mode):
+  the same filter tf.image.resize(antialias=True) applies, computed in double precision and
+  never overshooting 0-255. An image already at the size is only cast to float32.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+# ITU-R 601-2 luma, the coefficients tf.image.rgb_to_grayscale uses.
+LUMA = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+_GRAY_MODES = ("1", "L", "LA", "F")
+
+
+def read_pixels(path: str | os.PathLike[str] | bytes) -> np.ndarray:
+    """An image file's pixels as uint8 (H, W, 1) for grayscale files, else (H, W, 3) RGB.
+
+    Example:
+        >>> read_pixels("photos/cat/1.png").shape
+        (375, 500, 3)
+    """
+    from PIL import Image  # imported late: only image folders need Pillow
+
+    if isinstance(path, bytes):  # tf.numpy_function hands paths over as bytes
+        path = os.fsdecode(path)
+    with Image.open(path) as image:
+        if image.mode.startswith("I"):
+            # 16-bit gray samples: keep the high byte, as TensorFlow's PNG decoder does.
+            wide = np.asarray(image).astype(np.int64)
+            return np.clip(wide >> 8, 0, 255).astype(np.uint8)[..., None]
+        if image.mode in _GRAY_MODES:
+            return np.asarray(image.convert("L"))[..., None]
+        return np.asarray(image.convert("RGB"))
+
+
+def to_shape(image: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image (H, W, C) with C 1 or 3, any numeric dtype, as float32 at `shape` (H, W, C).
+
+    Example:
+        >>> to_shape(np.zeros((8, 8, 1), np.uint8), (28, 28, 3)).shape
+        (28, 28, 3)
+    """
+    height, width, channels = shape
+    x = np.asarray(image, dtype=np.float32)
+    if x.shape[-1] == 3 and channels == 1:
+        # Luma first: one plane to resize instead of three.
+        x = (x[..., 0] * LUMA[0] + x[..., 1] * LUMA[1] + x[..., 2] * LUMA[2])[..., None]
+    if x.shape[:2] != (height, width):
+        x = np.stack([_resize_plane(x[..., c], height, width) for c in range(x.shape[-1])], -1)
+    if x.shape[-1] == 1 and channels == 3:
+        x = np.repeat(x, 3, axis=-1)
+    return x
+
+
+def to_shape_batch(images: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """`to_shape` over a batch (N, H, W, C): float32 (N, *shape), one image at a time.
+
+    Example:
+        >>> to_shape_batch(np.zeros((4, 8, 8, 1)), (28, 28, 1)).shape
+        (4, 28, 28, 1)
+    """
+    out = np.empty((len(images), *shape), dtype=np.float32)
+    for index, image in enumerate(images):
+        out[index] = to_shape(image, shape)
+    return out
+
+
+def decode_image(path: str | os.PathLike[str] | bytes, shape: tuple[int, int, int]) -> np.ndarray:
+    """An image file as model input: float32 raw 0-255 pixels at `shape` (H, W, C).
+
+    Raises whatever Pillow raises for an unreadable file (OSError, SyntaxError, ...).
+
+    Example:
+        >>> decode_image("photos/cat/1.jpg", (224, 224, 3)).dtype
+        dtype('float32')
+    """
+    return to_shape(read_pixels(path), shape)
+
+
+def _resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
+    from PIL import Image
+
+    resized = Image.fromarray(np.ascontiguousarray(plane, dtype=np.float32), mode="F").resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float32)
