@@ -2,7 +2,9 @@
 
 The operator table is `tensorrt_onnx_ops.json`, transcribed from `onnx/onnx-tensorrt`
 `docs/operators.md` (TensorRT 10.15) plus the TensorRT 11.x parser release notes. Each check cites
-the operators.md "Restrictions" entry, or the parser source where the table is silent.
+the operators.md "Restrictions" entry, or the parser source where the table is silent: the fused
+RNN/GRU/LSTM rules (directions, activations, `sequence_lens` type, `clip`) are the JSON's
+"recurrent" section, read from the 10.1 importers (`onnxOpImporters.cpp`, `RNNHelpers.cpp`).
 
 Example:
 
@@ -51,13 +53,7 @@ _FLOAT_TYPES = {"FP32", "FP16", "BF16"}
 # through quantization from a floating-point type with higher precision."
 _QUANTIZED_TYPES = {"INT8", "INT4", "FP8", "FP4"}
 
-_RNN_ACTIVATIONS = {"LSTM": 3, "GRU": 2, "RNN": 1}
-# Activation names the parser maps to TensorRT activations (onnx-tensorrt OnnxAttrs.cpp);
-# ONNX also allows "Affine", which has no TensorRT equivalent.
-_TRT_RNN_ACTIVATIONS = {
-    *("Relu", "Tanh", "Sigmoid", "LeakyRelu", "ThresholdedRelu", "ScaledTanh", "HardSigmoid"),
-    *("Elu", "Softsign", "Softplus"),
-}
+_RECURRENT_OPS = ("RNN", "GRU", "LSTM")
 _RESIZE_RULES = {
     "mode": ("nearest", {"nearest", "linear"}),
     "coordinate_transformation_mode": (
@@ -107,10 +103,20 @@ class Finding:
 
 
 @cache
+def _ops_json() -> dict[str, Any]:
+    text = resources.files("convert").joinpath("tensorrt_onnx_ops.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def recurrent_rules() -> dict[str, Any]:
+    """What the parser accepts for fused RNN/GRU/LSTM beyond operators.md (the JSON's "recurrent")."""
+    return _ops_json()["recurrent"]
+
+
+@cache
 def op_table(major: str) -> dict[str, Any]:
     """The operators.md table for one TensorRT major version, with 11.x deltas applied."""
-    text = resources.files("convert").joinpath("tensorrt_onnx_ops.json").read_text("utf-8")
-    versions = json.loads(text)["versions"]
+    versions = _ops_json()["versions"]
     entry = versions[major]
     if "extends" not in entry:
         return {**entry, "custom_ops": {}}
@@ -257,7 +263,7 @@ class _NodeChecker:
 
     def run(self, node: onnx.NodeProto, where: str) -> list[Finding]:
         op = node.op_type
-        if op in _RNN_ACTIVATIONS:
+        if op in _RECURRENT_OPS:
             method = self._rnn
         elif op in ("MaxPool", "AveragePool", "LpPool"):
             method = self._pool
@@ -279,7 +285,21 @@ class _NodeChecker:
         self._found.append(("warning", message))
 
     def _rnn(self, node: onnx.NodeProto) -> None:
+        rules = recurrent_rules()
+        self._rnn_attributes(node, rules)
+        self._rnn_activations(node, rules)
+        self._rnn_inputs(node, rules)
+
+    def _rnn_attributes(self, node: onnx.NodeProto, rules: dict) -> None:
         op = node.op_type
+        if node_attr(node, "hidden_size") is None:
+            self._error(f"{op}: hidden_size is required; the parser reads it without a default.")
+        direction = node_attr(node, "direction", "forward")
+        if direction not in rules["directions"]:
+            self._error(
+                f"{op} direction should be one of {rules['directions']}. "
+                f"Received: direction={direction!r}"
+            )
         layout = node_attr(node, "layout", 0)
         if layout != 0:
             self._error(
@@ -290,14 +310,31 @@ class _NodeChecker:
             )
         if op == "LSTM" and node_attr(node, "input_forget", 0) != 0:
             self._error("LSTM input_forget must be 0 (coupled gates). Received: input_forget=1")
-        acts = node_attr(node, "activations") or []
-        if set(acts) - _TRT_RNN_ACTIVATIONS:
-            self._error(
-                f"{op} activations should be among {sorted(_TRT_RNN_ACTIVATIONS)}. "
-                f"Received: activations={acts}"
+        clip = node_attr(node, "clip")
+        if clip is not None and clip < 0:
+            self._warn(
+                f"{op}: the parser ignores a negative clip (no clipping), unlike ONNX Runtime. "
+                f"Received: clip={clip}"
             )
-        n = _RNN_ACTIVATIONS[op]
-        if node_attr(node, "direction", "forward") == "bidirectional" and len(acts) == 2 * n:
+
+    def _rnn_activations(self, node: onnx.NodeProto, rules: dict) -> None:
+        op = node.op_type
+        acts = node_attr(node, "activations") or []
+        if set(acts) - set(rules["activations"]):
+            self._error(
+                f"{op} activations should be among {sorted(rules['activations'])} (ONNX's "
+                f"Affine has no TensorRT equivalent). Received: activations={acts}"
+            )
+        n = rules["activations_per_direction"][op]
+        bidirectional = node_attr(node, "direction", "forward") == "bidirectional"
+        expected = 2 * n if bidirectional else n
+        if acts and len(acts) != expected:
+            self._error(
+                f"{op} with {'two directions' if bidirectional else 'one direction'} needs "
+                f"{expected} activations ({n} per direction) or none; the parser indexes them per "
+                f"gate. Received: activations={acts}"
+            )
+        if bidirectional and len(acts) == 2 * n:
             halves = [(acts[:n], acts[n:])]
             for key in ("activation_alpha", "activation_beta"):
                 values = node_attr(node, key) or []
@@ -308,6 +345,20 @@ class _NodeChecker:
                     f"Bidirectional {op}: activations (and their alpha/beta) must be the same for "
                     f"the forward and reverse pass. Received: activations={acts}"
                 )
+
+    def _rnn_inputs(self, node: onnx.NodeProto, rules: dict) -> None:
+        op = node.op_type
+        lens = node_input(node, 4)
+        lens_type = self.g.trt_type(lens) if lens else None
+        if lens_type is not None and lens_type not in rules["sequence_lens_types"]:
+            self._error(
+                f"{op}: sequence_lens should be {', '.join(rules['sequence_lens_types'])} (the "
+                "parser compares it with an INT32 step counter); Cast it first. "
+                f"Received: {lens_type}"
+            )
+        x_type = self.g.trt_type(node_input(node, 0))
+        if x_type in ("FP16", "BF16"):
+            self._warn(f"{op} on {x_type}: {rules['fp32_constants_note']}")
 
     def _pool(self, node: onnx.NodeProto) -> None:
         op = node.op_type

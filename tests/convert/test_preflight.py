@@ -257,3 +257,86 @@ def test_tf2onnx_export_of_a_keras_lstm_passes():
     assert profiles["sequence"] == ((1, 5, 3), (4, 10, 3), (4, 10, 3))
     report = preflight(proto, profiles=profiles)
     assert report.ok, report.format_table()
+
+
+# --------------------------------------------------------------------------- fused RNN/GRU/LSTM
+
+_GATES = {"RNN": 1, "GRU": 3, "LSTM": 4}
+
+
+def _recurrent(
+    op, direction="forward", lens_type=TensorProto.INT32, x_type=TensorProto.FLOAT, **attrs
+):
+    """X[time, batch, 3] -> one fused `op` with sequence_lens -> Y_h[dirs, batch, 4]."""
+    dirs, hidden, gates = (2 if direction == "bidirectional" else 1), 4, _GATES[op]
+    r = np.random.default_rng(0)
+    dtype = helper.tensor_dtype_to_np_dtype(x_type)
+    inits = [
+        graphs._init("W", r.standard_normal((dirs, gates * hidden, 3)).astype(dtype)),
+        graphs._init("R", r.standard_normal((dirs, gates * hidden, hidden)).astype(dtype)),
+        graphs._init("B", np.zeros((dirs, 2 * gates * hidden), dtype)),
+    ]
+    node = helper.make_node(
+        op,
+        ["X", "W", "R", "B", "lens"],
+        ["Y", "Y_h"],
+        name="rnn",
+        hidden_size=hidden,
+        direction=direction,
+        **attrs,
+    )
+    x = helper.make_tensor_value_info("X", x_type, ["time", "batch", 3])
+    lens = helper.make_tensor_value_info("lens", lens_type, ["batch"])
+    y_h = helper.make_tensor_value_info("Y_h", x_type, [dirs, "batch", hidden])
+    return graphs._model([node], [x, lens], [y_h], inits)
+
+
+def _rnn_findings(model, severity="error"):
+    return [f.message for f in preflight(model).findings if f.severity == severity and f.op_type]
+
+
+@pytest.mark.parametrize("op", ["RNN", "GRU", "LSTM"])
+@pytest.mark.parametrize("direction", ["forward", "reverse", "bidirectional"])
+def test_fused_recurrent_ops_with_sequence_lens_pass(op, direction):
+    attrs = {"linear_before_reset": 1} if op == "GRU" else {}
+    model = _recurrent(op, direction, clip=5.0, **attrs)
+    report = preflight(model, profiles=derive_profiles(model, [1, 8], [4, 16]))
+    # The time-major X ranges dim 0 as a batch; only the recurrent rules matter here.
+    assert not [f for f in report.findings if f.op_type == op], report.format_table()
+
+
+def test_recurrent_sequence_lens_must_be_int32():
+    [message] = _rnn_findings(_recurrent("GRU", lens_type=TensorProto.INT64))
+    assert "sequence_lens should be INT32" in message and "Received: INT64" in message
+
+
+@pytest.mark.parametrize(
+    "op, attrs, expected",
+    [
+        ("LSTM", {"activations": ["Sigmoid", "Tanh"]}, "needs 3 activations (3 per direction)"),
+        ("GRU", {"activations": ["Sigmoid", "Affine"]}, "activations should be among"),
+        ("RNN", {"direction": "sideways"}, "direction should be one of"),
+        ("LSTM", {"input_forget": 1}, "input_forget must be 0"),
+        ("GRU", {"layout": 1}, "layout must be 0"),
+    ],
+)
+def test_recurrent_attribute_errors(op, attrs, expected):
+    direction = attrs.pop("direction", "forward")
+    messages = _rnn_findings(_recurrent(op, direction, **attrs))
+    assert any(expected in m for m in messages), messages
+
+
+def test_recurrent_without_hidden_size_is_an_error():
+    model = _recurrent("RNN")
+    node = model.graph.node[0]
+    kept = [a for a in node.attribute if a.name != "hidden_size"]
+    del node.attribute[:]
+    node.attribute.extend(kept)
+    assert any("hidden_size is required" in m for m in _rnn_findings(model))
+
+
+def test_recurrent_negative_clip_and_fp16_are_warnings():
+    assert any("negative clip" in m for m in _rnn_findings(_recurrent("RNN", clip=-1.0), "warning"))
+    [message] = _rnn_findings(_recurrent("LSTM", x_type=TensorProto.FLOAT16), "warning")
+    assert message.startswith("LSTM on FP16:") and "strongly typed" in message
+    assert not _rnn_findings(_recurrent("LSTM"), "warning")
