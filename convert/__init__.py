@@ -1,17 +1,20 @@
-"""Model conversion (SavedModel, ONNX fp32/fp16/int8, TensorRT, TF-TRT) behind one dispatcher.
+"""Model conversion (SavedModel, ONNX fp32/fp16/int8, OpenVINO IR, TensorRT, TF-TRT), verified.
 
-Every conversion is verified: the artefact is written under a temp name, run beside the Keras
-model by the parity gate (`convert.verify`), and only then moved to its final name.
+Laid out like `keras/src/export`: one module per target, each with `export_<target>(...)`
+(`saved_model`, `onnx`, `openvino`, `tensorrt`, `tftrt`; `lowering` for the ONNX fp16/int8
+lowerings), a short pipeline (`pipeline.convert`: resolve the source, export, gate, publish),
+the parity gate (`gate.verify`), one runner per runtime (`runners.open_artifact`), the
+benchmark (`bench.benchmark`) and the shared tables and atomic publish (`_common`).
 
 Example:
     >>> import convert
     >>> result = convert.convert("runs/demo", to="onnx", precision="int8")
     >>> result.artefact, result.passed
     (PosixPath('runs/demo/model.int8.onnx'), True)
-    >>> convert.benchmark(["runs/demo/model.onnx"], batch_sizes=[1, 32])[0]["p50_ms"]
-    0.42
+    >>> convert.benchmark(["runs/demo/model.onnx"], batch_sizes=[1, 32])[0]["runtime"]
+    'onnxruntime-fp32'
 
-Imports are lazy (as in `zoo`): `import convert` loads neither TensorFlow nor ONNX.
+Imports are lazy (as in `zoo`): `import convert` loads neither TensorFlow, ONNX nor OpenVINO.
 """
 
 from __future__ import annotations
@@ -20,16 +23,18 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _EXPORTS = {
-    "export_onnx": "convert.onnx_export",
-    "export_ready_copy": "convert.onnx_export",
+    "export_onnx": "convert.onnx",
+    "export_ready_copy": "convert.export_utils",
     "export_saved_model": "convert.saved_model",
-    "ParityReport": "convert.verify",
-    "verify": "convert.verify",
-    "quantize_fp16": "convert.quantize",
-    "quantize_int8": "convert.quantize",
-    "benchmark": "convert.benchmark",
+    "export_openvino": "convert.openvino",
+    "export_tftrt": "convert.tftrt",
+    "ParityReport": "convert.gate",
+    "verify": "convert.gate",
+    "quantize_fp16": "convert.lowering",
+    "quantize_int8": "convert.lowering",
+    "benchmark": "convert.bench",
     "resolve_source": "convert.source",
-    "open_artifact": "convert.source",
+    "open_artifact": "convert.runners",
     "ConvertResult": "convert.pipeline",
     "GateError": "convert.pipeline",
     "convert": "convert.pipeline",
@@ -38,13 +43,17 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
-    from convert.benchmark import benchmark  # noqa: F401
-    from convert.onnx_export import export_onnx, export_ready_copy  # noqa: F401
+    from convert.bench import benchmark  # noqa: F401
+    from convert.export_utils import export_ready_copy  # noqa: F401
+    from convert.gate import ParityReport, verify  # noqa: F401
+    from convert.lowering import quantize_fp16, quantize_int8  # noqa: F401
+    from convert.onnx import export_onnx  # noqa: F401
+    from convert.openvino import export_openvino  # noqa: F401
     from convert.pipeline import ConvertResult, GateError, convert, run_preflight  # noqa: F401
-    from convert.quantize import quantize_fp16, quantize_int8  # noqa: F401
+    from convert.runners import open_artifact  # noqa: F401
     from convert.saved_model import export_saved_model  # noqa: F401
-    from convert.source import open_artifact, resolve_source  # noqa: F401
-    from convert.verify import ParityReport, verify  # noqa: F401
+    from convert.source import resolve_source  # noqa: F401
+    from convert.tftrt import export_tftrt  # noqa: F401
 
 
 def __getattr__(name: str) -> Any:

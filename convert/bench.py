@@ -1,10 +1,12 @@
 """The `zoo bench` engine: latency percentiles and throughput per artefact, runtime and batch size.
 
 A `.keras` file is measured twice, eagerly (`model(x)`, runtime "keras-eager") and through its
-traced function (`predict_on_batch`, "keras-function"); an `.onnx` file in ONNX Runtime on the
-CPU, labelled by the graph's precision ("onnxruntime-fp32" / "-fp16" / "-int8"); a SavedModel in
-TensorFlow; a TensorRT engine through `convert.tensorrt.TensorRTRunner`. Inputs are random
-float32 batches (0-255 pixels for images); warm-up runs are excluded from the statistics.
+traced function (`predict_on_batch`, "keras-function"); an `.onnx` file in ONNX Runtime
+("onnxruntime-fp32" / "-fp16" / "-int8") and in OpenVINO at each inference precision
+("openvino-int8@bf16", "openvino-fp32@f32", ...); an OpenVINO IR `.xml` in OpenVINO; a
+SavedModel in TensorFlow; a TensorRT engine in TensorRT. Every runner comes from
+`convert.runners.open_artifact`. Each record carries `runtime` and `inference_precision`.
+Inputs are random float32 batches (0-255 pixels for images); warm-up runs are excluded.
 
 Example:
     >>> records = benchmark(["model.keras", "model.onnx", "model.int8.onnx"], batch_sizes=[1, 32])
@@ -18,16 +20,18 @@ from __future__ import annotations
 import os
 import sys
 import time
-import types
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from convert._common import INFERENCE_PRECISIONS, ONNX_RUNTIMES
+
 RECORD_KEYS = (
     "artifact",
     "runtime",
+    "inference_precision",
     "batch_size",
     "p50_ms",
     "p90_ms",
@@ -37,13 +41,66 @@ RECORD_KEYS = (
 DEFAULT_SEQ_LEN = 64
 
 
-def _runners(path: Path, threads: int | None, safe_mode: bool = True) -> list[Any]:
-    from convert.source import KerasRunner, open_artifact
+def check_runtimes(
+    runtimes: Sequence[str] | None, ov_precisions: Sequence[str] | None
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The runtimes for `.onnx` files and OpenVINO's inference precisions, defaults filled in.
 
-    runner = open_artifact(path, threads=threads, safe_mode=safe_mode)
-    if isinstance(runner, KerasRunner):  # one load, both ways of calling it
-        return [runner, KerasRunner(runner.model, compiled=True)]
-    return [runner]
+    Defaults: both runtimes; OpenVINO at bf16 and f32 on a CPU with bf16, else at f32 only. An
+    explicit bf16 on a CPU without it is an error (OpenVINO would silently run f32).
+    """
+    runtimes = tuple(runtimes or ONNX_RUNTIMES)
+    for runtime in runtimes:
+        if runtime not in ONNX_RUNTIMES:
+            raise ValueError(
+                f"runtimes should be among {', '.join(ONNX_RUNTIMES)}. Received: {runtime!r}"
+            )
+    if "openvino" not in runtimes and not ov_precisions:
+        return runtimes, ()
+    from convert import openvino as ov_convert
+
+    if not ov_precisions:
+        return runtimes, ov_convert.default_inference_precisions()
+    for precision in ov_precisions:
+        if precision not in INFERENCE_PRECISIONS:
+            raise ValueError(
+                f"OpenVINO inference precisions should be among {', '.join(INFERENCE_PRECISIONS)}."
+                f" Received: {precision!r}"
+            )
+    if "bf16" in ov_precisions and not ov_convert.has_bf16():
+        raise ValueError(
+            f"--ov-precision bf16 needs a CPU with bf16 units (this one offers "
+            f"{', '.join(ov_convert.cpu_capabilities())}): pass --ov-precision f32. "
+            f"Received: --ov-precision {','.join(ov_precisions)}"
+        )
+    return runtimes, tuple(ov_precisions)
+
+
+def _runners(
+    path: Path,
+    threads: int | None,
+    runtimes: Sequence[str],
+    ov_precisions: Sequence[str],
+    safe_mode: bool = True,
+) -> list[Any]:
+    """Every runner `path` is measured in (the order of `runtimes`, then of `ov_precisions`)."""
+    from convert.runners import KerasRunner, open_artifact, runtimes_for
+
+    valid = runtimes_for(path)
+    chosen = [r for r in runtimes if r in valid] or [valid[0] if valid else None]
+    runners = []
+    for runtime in chosen:
+        if runtime == "openvino":
+            runners += [
+                open_artifact(path, "openvino", threads=threads, inference_precision=precision)
+                for precision in ov_precisions or (None,)
+            ]
+            continue
+        runner = open_artifact(path, runtime, threads=threads, safe_mode=safe_mode)
+        runners.append(runner)
+        if isinstance(runner, KerasRunner):  # one load, both ways of calling it
+            runners.append(KerasRunner(runner.model, compiled=True))
+    return runners
 
 
 def _inputs(shape: tuple[int | None, ...], batch: int, seq_len: int) -> np.ndarray:
@@ -92,6 +149,8 @@ def benchmark(
     warmup: int = 10,
     runs: int = 50,
     threads: int | None = None,
+    runtimes: Sequence[str] | None = None,
+    ov_precisions: Sequence[str] | None = None,
     progress: Callable[[str], None] | None = None,
     safe_mode: bool = True,
 ) -> list[dict[str, Any]]:
@@ -103,7 +162,11 @@ def benchmark(
         seq_lens: time steps for models with a dynamic time axis.
         warmup: untimed calls before each measurement.
         runs: timed calls per measurement.
-        threads: intra-op threads for ONNX Runtime and TensorFlow (None: the runtime's default).
+        threads: intra-op threads for ONNX Runtime, OpenVINO and TensorFlow (None: their default).
+        runtimes: what runs `.onnx` files: "onnxruntime", "openvino" (default: both). `.xml`
+            files always run in OpenVINO, `.keras` in Keras, engines in TensorRT.
+        ov_precisions: OpenVINO inference precisions, "bf16" and/or "f32" (default: both on a
+            CPU with bf16, else "f32").
         progress: called with one line per measurement (e.g. to print on stderr).
 
     Returns:
@@ -121,45 +184,58 @@ def benchmark(
         raise ValueError(f"batch_sizes should be positive ints. Received: {list(batch_sizes)}")
     if int(warmup) < 0 or int(runs) < 1:
         raise ValueError(f"warmup should be >= 0 and runs >= 1. Received: {warmup}, {runs}")
+    runtimes, ov_precisions = check_runtimes(runtimes, ov_precisions)
     _set_tf_threads(threads)
     records = []
     for artifact in artifacts:
-        for runner in _runners(Path(artifact), threads, safe_mode):
-            shape = runner.input_shape
-            lengths = list(seq_lens) if len(shape) == 3 and shape[1] is None else [None]
-            for seq_len in lengths:
-                for batch in sizes:
-                    x = _inputs(shape, batch, seq_len or DEFAULT_SEQ_LEN)
-                    stats = time_runner(lambda r=runner, x=x: r.run(x), warmup=warmup, runs=runs)
-                    record = {
-                        "artifact": str(artifact),
-                        "runtime": runner.runtime,
-                        "batch_size": batch,
-                        **stats,
-                        "throughput_per_s": batch / (stats["p50_ms"] / 1000.0),
-                        "runs": int(runs),
-                        "warmup": int(warmup),
-                        "threads": threads,
-                    }
-                    if seq_len is not None:
-                        record["seq_len"] = int(seq_len)
-                    records.append(record)
-                    if progress:
-                        progress(
-                            f"{Path(artifact).name} {runner.runtime} batch={batch}"
-                            + (f" seq_len={seq_len}" if seq_len else "")
-                            + f": p50 {stats['p50_ms']:.3f} ms"
-                        )
+        for runner in _runners(Path(artifact), threads, runtimes, ov_precisions, safe_mode):
+            timing = {"warmup": int(warmup), "runs": int(runs), "threads": threads}
+            records += _measure(str(artifact), runner, sizes, seq_lens, timing, progress)
+    return records
+
+
+def _measure(artifact, runner, sizes, seq_lens, timing, progress) -> list[dict[str, Any]]:
+    """The records of one runner: every batch size (times every sequence length)."""
+    shape = runner.input_shape
+    lengths = list(seq_lens) if len(shape) == 3 and shape[1] is None else [None]
+    records = []
+    for seq_len in lengths:
+        for batch in sizes:
+            x = _inputs(shape, batch, seq_len or DEFAULT_SEQ_LEN)
+            stats = time_runner(
+                lambda r=runner, x=x: r.run(x), warmup=timing["warmup"], runs=timing["runs"]
+            )
+            record = {
+                "artifact": artifact,
+                "runtime": runner.runtime,
+                "inference_precision": runner.inference_precision,
+                "batch_size": batch,
+                **stats,
+                "throughput_per_s": batch / (stats["p50_ms"] / 1000.0),
+                **timing,
+            }
+            if seq_len is not None:
+                record["seq_len"] = int(seq_len)
+            records.append(record)
+            if progress:
+                progress(
+                    f"{Path(artifact).name} {runner.runtime} batch={batch}"
+                    + (f" seq_len={seq_len}" if seq_len else "")
+                    + f": p50 {stats['p50_ms']:.3f} ms"
+                )
     return records
 
 
 def format_table(records: Sequence[dict[str, Any]]) -> str:
-    """A fixed-width table of benchmark records."""
-    header = ("artifact", "runtime", "batch", "seq", "p50 ms", "p90 ms", "p99 ms", "items/s")
+    """A fixed-width table of benchmark records ("compute" is the inference precision)."""
+    header = (
+        "artifact", "runtime", "compute", "batch", "seq", "p50 ms", "p90 ms", "p99 ms", "items/s"
+    )  # fmt: skip
     rows = [
         (
             Path(r["artifact"]).name,
             r["runtime"],
+            str(r.get("inference_precision", "-")),
             str(r["batch_size"]),
             str(r.get("seq_len", "-")),
             f"{r['p50_ms']:.3f}",
@@ -173,7 +249,7 @@ def format_table(records: Sequence[dict[str, Any]]) -> str:
     lines = []
     for row in [header, *rows]:
         cells = [
-            c.ljust(w) if i < 2 else c.rjust(w)
+            c.ljust(w) if i < 3 else c.rjust(w)
             for i, (c, w) in enumerate(zip(row, widths, strict=True))
         ]
         lines.append("  ".join(cells))
@@ -226,15 +302,3 @@ def plot_records(records: Sequence[dict[str, Any]], path: str | os.PathLike[str]
 
 def stderr_progress(line: str) -> None:
     print(line, file=sys.stderr, flush=True)
-
-
-class _CallableModule(types.ModuleType):
-    """`convert.benchmark` is both this module and its main function: importing the module
-    rebinds the package attribute, so the module forwards calls to keep `convert.benchmark(...)`
-    working whatever was imported first."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> list[dict[str, Any]]:
-        return benchmark(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

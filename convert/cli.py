@@ -15,7 +15,13 @@ from pathlib import Path
 
 import click
 
-from convert.pipeline import CALIBRATION_METHODS, PRECISIONS, TARGETS
+from convert._common import (
+    CALIBRATION_METHODS,
+    INFERENCE_PRECISIONS,
+    ONNX_RUNTIMES,
+    PRECISIONS,
+    TARGETS,
+)
 
 
 def _int_list(name: str) -> Callable[[click.Context, click.Parameter, str | None], list[int]]:
@@ -29,6 +35,23 @@ def _int_list(name: str) -> Callable[[click.Context, click.Parameter, str | None
         if not values or min(values) < 1:
             raise click.BadParameter(
                 f"{name} should be comma-separated positive ints, e.g. 1,8,32. Received: {value!r}"
+            )
+        return values
+
+    return parse
+
+
+def _name_list(
+    name: str, valid: tuple[str, ...]
+) -> Callable[[click.Context, click.Parameter, str | None], list[str]]:
+    def parse(ctx: click.Context, param: click.Parameter, value: str | None) -> list[str]:
+        if value is None:
+            return []
+        values = [item.strip() for item in value.split(",") if item.strip()]
+        if not values or any(item not in valid for item in values):
+            raise click.BadParameter(
+                f"{name} should be a comma-separated list of {', '.join(valid)}. "
+                f"Received: {value!r}"
             )
         return values
 
@@ -49,7 +72,7 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     type=click.Choice(TARGETS),
     default="onnx",
     show_default=True,
-    help="Target format.",
+    help="Target format (openvino: an IR model.xml + model.bin).",
 )
 @click.option(
     "--precision",
@@ -135,12 +158,14 @@ def convert_command(
 
     The artefact is checked against the Keras model (parity table; report in
     <artefact>.report.json) and only then moved to its final name; a failing one is kept as
-    <name>.failed.<ext> and the command exits 1.
+    <name>.failed.<ext> and the command exits 1. OpenVINO IRs are checked in OpenVINO with f32
+    compute.
 
     \b
     Examples:
       zoo convert runs/demo --to onnx
       zoo convert runs/demo --to onnx --precision int8 --calib-method entropy
+      zoo convert runs/demo --to openvino --precision int8
       zoo convert model.keras --to onnx --precision fp16 --out model.fp16.onnx
       zoo convert model.onnx --preflight --batch-sizes 1,8,32
     """
@@ -187,13 +212,6 @@ def _print_report(result, as_json: bool) -> None:
         return
     if result.report is not None:
         click.echo(result.report.format_table())
-    speedup = result.extra.get("speedup")
-    if speedup:
-        click.echo(
-            f"  ONNX Runtime CPU at batch {speedup['batch_size']}: fp32 "
-            f"{speedup['fp32_p50_ms']:.3f} ms -> {speedup['p50_ms']:.3f} ms "
-            f"(x{speedup['speedup']:.2f})"
-        )
 
 
 @click.command("bench")
@@ -226,6 +244,20 @@ def _print_report(result, as_json: bool) -> None:
 )
 @click.option("--threads", type=click.IntRange(1), help="Intra-op threads (default: runtime's).")
 @click.option(
+    "--runtime",
+    "runtimes",
+    metavar="NAME,NAME",
+    callback=_name_list("--runtime", ONNX_RUNTIMES),
+    help="What runs .onnx files: onnxruntime, openvino. [default: both]",
+)
+@click.option(
+    "--ov-precision",
+    "ov_precisions",
+    metavar="P,P",
+    callback=_name_list("--ov-precision", INFERENCE_PRECISIONS),
+    help="OpenVINO inference precisions: bf16, f32. [default: both on a CPU with bf16, else f32]",
+)
+@click.option(
     "--unsafe-load",
     is_flag=True,
     help="Allow .keras files that run stored code (Lambda layers). Only for files you trust.",
@@ -241,6 +273,8 @@ def bench_command(
     warmup: int,
     runs: int,
     threads: int | None,
+    runtimes: list[str],
+    ov_precisions: list[str],
     unsafe_load: bool,
     as_json: bool,
     plot: str | None,
@@ -249,15 +283,18 @@ def bench_command(
 ) -> None:
     """Latency (p50/p90/p99) and throughput of ARTIFACTS per runtime and batch size.
 
-    .keras files run eagerly and as a traced function; .onnx files in ONNX Runtime (labelled
-    fp32/fp16/int8); .engine files in TensorRT (GPU machines).
+    .keras files run eagerly and as a traced function; .onnx files in ONNX Runtime and in
+    OpenVINO (labelled fp32/fp16/int8, OpenVINO also by its compute precision, e.g.
+    openvino-int8@f32); .xml files (OpenVINO IR) in OpenVINO; .engine files in TensorRT (GPU
+    machines).
 
     \b
     Examples:
       zoo bench runs/demo/model.keras runs/demo/model.onnx runs/demo/model.int8.onnx
+      zoo bench model.onnx --runtime openvino --ov-precision f32 --batch-sizes 1,64
       zoo bench model.onnx --batch-sizes 1,64 --threads 2 --json --plot bench.png
     """
-    from convert.benchmark import benchmark, format_table, plot_records
+    from convert.bench import benchmark, format_table, plot_records
 
     if plot and Path(plot).exists() and not overwrite:
         raise click.ClickException(
@@ -270,6 +307,8 @@ def bench_command(
         warmup=warmup,
         runs=runs,
         threads=threads,
+        runtimes=runtimes or None,
+        ov_precisions=ov_precisions or None,
         progress=_progress(quiet),
         safe_mode=not unsafe_load,
     )

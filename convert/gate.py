@@ -7,11 +7,12 @@ length), images as raw 0-255 pixels and sequences with zero-padded tails so mask
 
 Criteria per precision (all overridable):
 - fp32, fp16: every output element within `atol + rtol * |reference|` (numpy `allclose`);
+- bf16 (a float artefact run with bf16 compute, e.g. OpenVINO on a bf16 CPU): looser element
+  tolerances plus top-1 agreement, see `criteria`;
 - int8: top-1 agreement >= `min_agreement` and, on labelled data, an accuracy drop of at most
   `max_accuracy_drop`; errors are reported but only gated when `atol` is passed explicitly.
 
-`publish` is the atomic part: it moves a verified temp file to its final name, or keeps a failed
-one as `<name>.failed<suffix>` so a bad artefact never sits under the final name.
+Publishing (temp name -> final name, or `<name>.failed<suffix>`) is `convert._common.publish`.
 
 Example:
     >>> report = verify("model.onnx", keras_model, precision="fp32", batch_sizes=(1, 8))
@@ -25,23 +26,39 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import shutil
-import sys
-import types
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from convert.pipeline import PRECISIONS
+from convert._common import PRECISIONS, Runner
 
-# (atol, rtol) per precision. fp16 keeps ~3 significant digits through a deep graph.
-TOLERANCES = {"fp32": (1e-4, 1e-3), "fp16": (1e-2, 5e-2), "int8": (None, None)}
-MIN_AGREEMENT = {"fp32": None, "fp16": None, "int8": 0.97}
-MAX_ACCURACY_DROP = {"fp32": None, "fp16": 0.01, "int8": 0.02}
+# (atol, rtol) per criteria. fp16 keeps ~3 significant digits through a deep graph; bf16 keeps
+# ~2 (8 mantissa bits), measured in docs/DESIGN.md ("bf16 inference").
+TOLERANCES = {
+    "fp32": (1e-4, 1e-3),
+    "fp16": (1e-2, 5e-2),
+    "bf16": (5e-2, 5e-2),
+    "int8": (None, None),
+}
+MIN_AGREEMENT = {"fp32": None, "fp16": None, "bf16": 0.97, "int8": 0.97}
+MAX_ACCURACY_DROP = {"fp32": None, "fp16": 0.01, "bf16": 0.01, "int8": 0.02}
 DEFAULT_BATCH_SIZES = (1, 8)
 DEFAULT_SEQ_LENS = (8, 64)
+
+
+def criteria(precision: str, inference_precision: str = "native") -> str:
+    """Which tolerance row judges an artefact: its own precision, or "bf16" when a float artefact
+    runs with bf16 compute (OpenVINO's CPU default where the CPU has bf16).
+
+    Example:
+        >>> criteria("fp32", "bf16"), criteria("int8", "bf16"), criteria("fp16", "f32")
+        ('bf16', 'int8', 'fp16')
+    """
+    if inference_precision == "bf16" and precision in ("fp32", "fp16"):
+        return "bf16"
+    return precision
 
 
 @dataclasses.dataclass
@@ -76,6 +93,7 @@ class ParityReport:
     max_accuracy_drop: float | None = None
     failures: list[str] = dataclasses.field(default_factory=list)
     extra: dict[str, Any] = dataclasses.field(default_factory=dict)
+    criteria: str | None = None  # the TOLERANCES row applied ("bf16" for bf16 compute)
 
     @property
     def passed(self) -> bool:
@@ -104,7 +122,7 @@ class ParityReport:
                 f"  {'yes' if out.within_tolerance else 'NO'}"
             )
         tolerance = f"atol={self.atol} rtol={self.rtol}" if self.atol is not None else "no atol"
-        lines.append(f"  tolerances ({self.precision}): {tolerance}")
+        lines.append(f"  tolerances ({self.criteria or self.precision}): {tolerance}")
         if self.top1_agreement is not None:
             lines.append(f"  top-1 agreement: {self.top1_agreement:.2%}")
         if self.accuracy_reference is not None and self.accuracy_artefact is not None:
@@ -168,11 +186,13 @@ def _top1(y: np.ndarray) -> np.ndarray:
 
 
 def _reference_runner(reference: Any):
-    from convert.source import KerasRunner, open_artifact
+    from convert.runners import KerasRunner, open_artifact
 
+    if isinstance(reference, Runner):
+        return reference
     if isinstance(reference, (str, os.PathLike)):
         return open_artifact(reference)
-    from convert.onnx_export import export_ready_copy
+    from convert.export_utils import export_ready_copy
 
     # A mixed-precision model is compared through its float32 rebuild: the export is float32,
     # and the bf16 rounding of the original would otherwise dominate the measured error.
@@ -196,8 +216,96 @@ def _chunks(x: np.ndarray, size: int) -> list[np.ndarray]:
     return [x[i : i + size] for i in range(0, len(x), size)]
 
 
+@dataclasses.dataclass(frozen=True)
+class _Criteria:
+    row: str
+    atol: float | None
+    rtol: float | None
+    min_agreement: float | None
+    max_accuracy_drop: float | None
+    gate_errors: bool  # False for int8 unless atol is given: its errors are reported only
+
+
+def _criteria(row: str, atol, rtol, min_agreement, max_accuracy_drop) -> _Criteria:
+    default_atol, default_rtol = TOLERANCES[row]
+    chosen_atol = default_atol if atol is None else float(atol)
+    chosen_rtol = default_rtol if rtol is None else float(rtol)
+    drop = MAX_ACCURACY_DROP[row] if max_accuracy_drop is None else max_accuracy_drop
+    return _Criteria(
+        row=row,
+        atol=chosen_atol,
+        rtol=chosen_rtol if chosen_atol is not None else None,
+        min_agreement=MIN_AGREEMENT[row] if min_agreement is None else min_agreement,
+        max_accuracy_drop=drop,
+        gate_errors=atol is not None or row != "int8",
+    )
+
+
+def _batches(inputs, reference, reference_runner, batch_sizes, seq_lens):
+    """(batches, labels or None, a description of the inputs)."""
+    if inputs is None:
+        model = reference if hasattr(reference, "inputs") else None
+        shape, mask_value = (
+            _model_input(model) if model is not None else (reference_runner.input_shape[1:], 0.0)
+        )
+        batches = generate_inputs(shape, batch_sizes, seq_lens, mask_value=mask_value)
+        return batches, None, "generated inputs"
+    labels = None
+    if isinstance(inputs, tuple):
+        inputs, labels = inputs
+        labels = np.asarray(labels).reshape(-1)
+    x = np.asarray(inputs, dtype=np.float32)
+    description = "labelled data" if labels is not None else "given data"
+    return _chunks(x, max(int(b) for b in batch_sizes)), labels, description
+
+
+def _compare(got, expected, names, criteria: _Criteria) -> tuple[list[OutputParity], list[str]]:
+    outputs, failures = [], []
+    for index, (a, r) in enumerate(zip(got, expected, strict=True)):
+        diff = np.abs(a - r)
+        ok = True
+        if criteria.atol is not None:
+            ok = bool(np.all(diff <= criteria.atol + (criteria.rtol or 0.0) * np.abs(r)))
+        label = names[index] if index < len(names) else f"output_{index}"
+        outputs.append(
+            OutputParity(
+                name=label,
+                max_abs=float(diff.max(initial=0.0)),
+                max_rel=float((diff / np.maximum(np.abs(r), 1e-6)).max(initial=0.0)),
+                mean_abs=float(diff.mean()) if diff.size else 0.0,
+                within_tolerance=ok,
+            )
+        )
+        if not ok:
+            failures.append(
+                f"{label}: max_abs {outputs[-1].max_abs:.3e} exceeds atol={criteria.atol} "
+                f"rtol={criteria.rtol}"
+            )
+    return outputs, failures
+
+
+def _judge_classes(report: ParityReport, got, expected, labels) -> None:
+    """Top-1 agreement, and accuracy before/after on labelled data, against the criteria."""
+    top_a, top_r = _top1(got[0]), _top1(expected[0])
+    report.top1_agreement = float(np.mean(top_a == top_r))
+    if report.min_agreement is not None and report.top1_agreement < report.min_agreement:
+        report.failures.append(
+            f"top-1 agreement {report.top1_agreement:.2%} is below {report.min_agreement:.0%}"
+        )
+    if labels is None or len(labels) != len(top_a):
+        return
+    report.accuracy_reference = float(np.mean(top_r == labels))
+    report.accuracy_artefact = float(np.mean(top_a == labels))
+    drop = report.accuracy_reference - report.accuracy_artefact
+    if report.max_accuracy_drop is not None and drop > report.max_accuracy_drop:
+        report.failures.append(
+            f"accuracy drops {drop:.2%} ({report.accuracy_reference:.2%} -> "
+            f"{report.accuracy_artefact:.2%}), more than {report.max_accuracy_drop:.0%}"
+        )
+
+
 def verify(
-    artefact: str | os.PathLike[str] | Any,
+    artefact: str | os.PathLike[str] | Runner,
     reference: Any,
     inputs: np.ndarray | tuple[np.ndarray, np.ndarray] | None = None,
     *,
@@ -213,13 +321,14 @@ def verify(
     """Compare an artefact with its reference and return a `ParityReport` (check `.passed`).
 
     Args:
-        artefact: a path (.onnx, SavedModel dir) or a `convert.source.Runner`.
-        reference: the Keras model, or a path to the reference artefact (fp32 ONNX).
+        artefact: a path (opened in its default runtime) or a `convert.runners` runner.
+        reference: the Keras model, a path to the reference artefact (fp32 ONNX), or a runner.
         inputs: None (generated inputs), an array, or `(x, y)` with integer labels, which adds
             accuracy before/after. Real data is run in chunks of the largest batch size.
-        precision: "fp32", "fp16" or "int8"; picks the default criteria (module docstring).
-        atol, rtol: element tolerances; default per precision (`TOLERANCES`).
-        min_agreement: minimum top-1 agreement (classifiers); default 0.97 for int8 only.
+        precision: the artefact's precision, "fp32", "fp16" or "int8"; with the runner's
+            `inference_precision` it picks the default criteria (`criteria`).
+        atol, rtol: element tolerances; default per criteria (`TOLERANCES`).
+        min_agreement: minimum top-1 agreement (classifiers); default 0.97 for int8 and bf16.
         max_accuracy_drop: allowed accuracy loss on labelled data, as a fraction.
         batch_sizes, seq_lens: shapes of generated inputs.
         name: the artefact's name in the report; defaults to its path.
@@ -228,146 +337,36 @@ def verify(
         >>> verify("model.int8.onnx", model, (x_val, y_val), precision="int8").top1_agreement
         0.99
     """
-    from convert.source import Runner, open_artifact
+    from convert.runners import open_artifact
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision should be one of {PRECISIONS}. Received: {precision!r}")
-    explicit_atol = atol is not None
-    default_atol, default_rtol = TOLERANCES[precision]
-    atol = default_atol if atol is None else float(atol)
-    rtol = (default_rtol if rtol is None else float(rtol)) if atol is not None else None
-    if min_agreement is None:
-        min_agreement = MIN_AGREEMENT[precision]
-    if max_accuracy_drop is None:
-        max_accuracy_drop = MAX_ACCURACY_DROP[precision]
-
     runner = artefact if isinstance(artefact, Runner) else open_artifact(artefact)
+    row = criteria(precision, getattr(runner, "inference_precision", "native"))
+    chosen = _criteria(row, atol, rtol, min_agreement, max_accuracy_drop)
     reference_runner = _reference_runner(reference)
-    labels = None
-    if inputs is None:
-        model = reference if not isinstance(reference, (str, os.PathLike)) else None
-        shape, mask_value = (
-            _model_input(model) if model is not None else (reference_runner.input_shape[1:], 0.0)
-        )
-        batches = generate_inputs(shape, batch_sizes, seq_lens, mask_value=mask_value)
-        source = "generated inputs"
-    else:
-        if isinstance(inputs, tuple):
-            inputs, labels = inputs
-            labels = np.asarray(labels).reshape(-1)
-        x = np.asarray(inputs, dtype=np.float32)
-        batches = _chunks(x, max(int(b) for b in batch_sizes))
-        source = "labelled data" if labels is not None else "given data"
-
+    batches, labels, description = _batches(
+        inputs, reference, reference_runner, batch_sizes, seq_lens
+    )
     got = _run_batches(runner, batches)
     expected = _run_batches(reference_runner, batches)
     names = list(runner.output_names) or [f"output_{i}" for i in range(len(got))]
-    outputs, failures = [], []
-    for index, (a, r) in enumerate(zip(got, expected, strict=True)):
-        diff = np.abs(a - r)
-        ok = True
-        if atol is not None:
-            ok = bool(np.all(diff <= atol + (rtol or 0.0) * np.abs(r)))
-        label = names[index] if index < len(names) else f"output_{index}"
-        outputs.append(
-            OutputParity(
-                name=label,
-                max_abs=float(diff.max(initial=0.0)),
-                max_rel=float((diff / np.maximum(np.abs(r), 1e-6)).max(initial=0.0)),
-                mean_abs=float(diff.mean()) if diff.size else 0.0,
-                within_tolerance=ok,
-            )
-        )
-        if not ok:
-            failures.append(
-                f"{label}: max_abs {outputs[-1].max_abs:.3e} exceeds atol={atol} rtol={rtol}"
-            )
-
+    outputs, failures = _compare(got, expected, names, chosen)
     report = ParityReport(
         artefact=name or str(getattr(artefact, "path", artefact)),
         runtime=runner.runtime,
         precision=precision,
         reference=reference_runner.runtime,
-        inputs=source,
+        inputs=description,
         n_samples=int(sum(len(b) for b in batches)),
-        shapes=sorted({tuple(int(d) for d in b.shape) for b in batches}),
+        shapes=[list(s) for s in sorted({tuple(int(d) for d in b.shape) for b in batches})],
         outputs=outputs,
-        atol=atol if (explicit_atol or precision != "int8") else None,
-        rtol=rtol,
-        min_agreement=min_agreement,
-        max_accuracy_drop=max_accuracy_drop,
+        atol=chosen.atol if chosen.gate_errors else None,
+        rtol=chosen.rtol,
+        min_agreement=chosen.min_agreement,
+        max_accuracy_drop=chosen.max_accuracy_drop,
         failures=failures,
+        criteria=row,
     )
-    report.shapes = [list(s) for s in report.shapes]
-    top_a, top_r = _top1(got[0]), _top1(expected[0])
-    report.top1_agreement = float(np.mean(top_a == top_r))
-    if min_agreement is not None and report.top1_agreement < min_agreement:
-        failures.append(f"top-1 agreement {report.top1_agreement:.2%} is below {min_agreement:.0%}")
-    if labels is not None and len(labels) == len(top_a):
-        report.accuracy_reference = float(np.mean(top_r == labels))
-        report.accuracy_artefact = float(np.mean(top_a == labels))
-        drop = report.accuracy_reference - report.accuracy_artefact
-        if max_accuracy_drop is not None and drop > max_accuracy_drop:
-            failures.append(
-                f"accuracy drops {drop:.2%} ({report.accuracy_reference:.2%} -> "
-                f"{report.accuracy_artefact:.2%}), more than {max_accuracy_drop:.0%}"
-            )
+    _judge_classes(report, got, expected, labels)
     return report
-
-
-def report_path(artefact: str | os.PathLike[str]) -> Path:
-    """Where an artefact's report goes: `<artefact>.report.json` beside it."""
-    artefact = Path(artefact)
-    return artefact.with_name(artefact.name + ".report.json")
-
-
-def failed_path(final: str | os.PathLike[str]) -> Path:
-    """`model.onnx` -> `model.failed.onnx`; a directory `sm` -> `sm.failed`."""
-    final = Path(final)
-    if final.suffix:
-        return final.with_name(f"{final.stem}.failed{final.suffix}")
-    return final.with_name(final.name + ".failed")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir():
-        shutil.rmtree(path)
-    elif path.exists():
-        path.unlink()
-
-
-def temp_path(final: str | os.PathLike[str]) -> Path:
-    """A temp name in the final file's directory (so publishing is a same-filesystem rename)."""
-    final = Path(final)
-    final.parent.mkdir(parents=True, exist_ok=True)
-    return final.with_name(f".{final.name}.tmp-{os.getpid()}{final.suffix}")
-
-
-def publish(temp: Path, final: Path, report: ParityReport) -> Path:
-    """Move a verified artefact to `final` (with its report), or set a failed one aside.
-
-    On success `temp` replaces `final` atomically and the report is `<final>.report.json`. On
-    failure `temp` becomes `<stem>.failed<suffix>` with its report beside it; a file already at
-    `final` (from an earlier good run) is left untouched, never overwritten by a bad artefact.
-    Returns the path the artefact ended up at.
-    """
-    temp, final = Path(temp), Path(final)
-    target = final if report.passed else failed_path(final)
-    report.artefact = str(target)
-    if target.is_dir():
-        _remove(target)
-    os.replace(temp, target)
-    report.write_json(report_path(target))
-    return target
-
-
-class _CallableModule(types.ModuleType):
-    """`convert.verify` is both this module and its main function: importing the module rebinds
-    the package attribute, so the module forwards calls to keep `convert.verify(...)` working
-    whatever was imported first."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ParityReport:
-        return verify(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule

@@ -1,4 +1,4 @@
-"""Lower an fp32 ONNX graph to fp16 or to int8 (explicit QDQ, calibrated on real data).
+"""ONNX -> ONNX lowerings: fp32 to fp16, and fp32 to int8 (explicit QDQ, calibrated on real data).
 
 - fp16: `onnxconverter_common.float16.convert_float_to_float16(keep_io_types=True)`: float16
   weights and compute, float32 inputs/outputs, so callers feed the same arrays as before. ONNX
@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from convert.pipeline import CALIBRATION_METHODS
+from convert._common import CALIBRATION_METHODS
 
 CALIBRATION_BATCH = 16
 

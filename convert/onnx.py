@@ -1,4 +1,11 @@
-"""Keras -> ONNX export for every zoo model, through `tf2onnx.convert.from_function`.
+"""Keras -> ONNX for every zoo model: `export_onnx(model_or_path, path) -> Path`.
+
+Recurrent models go through `convert.onnx_recurrent` (fused ONNX RNN/GRU/LSTM operators written
+from the weights, which every runtime reads); everything else, and recurrent models that module
+declines, through `tf2onnx.convert.from_function`.
+
+This module is `convert.onnx`; it imports the `onnx` library by its absolute name, which a
+submodule never shadows (`from __future__ import annotations` keeps the file Python 3 only).
 
 Why not `tf2onnx.convert.from_keras`: it fails on Sequential models. `from_function` over a
 `tf.function` with a `TensorSpec` signature whose batch (and, for sequence models, time) axes are
@@ -6,15 +13,11 @@ None works for every model kind and keeps the input/output names we choose; the 
 tensors it turns into graph inputs (EfficientNet's Normalization statistics) are folded back into
 initializers.
 
-Two rewrites happen on a *copy* before tracing, never on the caller's model:
-- a mixed_bfloat16 / mixed_float16 model is rebuilt under the float32 policy with its weights cast
-  to float32 (ONNX Runtime rejects a bfloat16 graph);
-- LSTM/GRU layers get `use_cudnn=False`, since on a GPU machine the `"auto"` default traces the
-  `CudnnRNNV3` kernel, which has no ONNX equivalent.
+The export runs on `convert.export_utils.export_ready_copy(model)` (float32, cuDNN-free).
 
 Example:
     >>> import zoo
-    >>> from convert.onnx_export import export_onnx
+    >>> from convert.onnx import export_onnx
     >>> path = export_onnx(zoo.create_model("cnn"), "cnn.onnx")
     >>> [i.name for i in onnxruntime.InferenceSession(path).get_inputs()]
     ['image']
@@ -22,111 +25,17 @@ Example:
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import warnings
 from pathlib import Path
 from typing import Any
 
-DEFAULT_OPSET = 17
+from convert._common import DEFAULT_OPSET, check_opset, keras_output_names
+from convert.export_utils import export_ready_copy, input_spec, load_keras
+
 # Standard ONNX domains; anything else left in the graph is a TF op tf2onnx could not convert.
 _ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
-_RNN_CLASSES = ("LSTM", "GRU")
-
-
-def load_keras(model_or_path: Any):
-    """A `keras.Model` from a model or a `.keras` path (zoo's custom layers registered)."""
-    if isinstance(model_or_path, (str, os.PathLike)):
-        import zoo
-
-        return zoo.load_model(model_or_path)
-    return model_or_path
-
-
-def _is_float32_policy(policy: Any) -> bool:
-    if isinstance(policy, dict):  # a serialized DTypePolicy
-        policy = policy.get("config", {}).get("name")
-    name = getattr(policy, "name", policy)
-    return name in (None, "float32")
-
-
-def _rewrite_config(config: Any, *, float32: bool) -> Any:
-    """Recursively rewrite a model config: float32 policies and non-cuDNN RNN layers."""
-    if isinstance(config, list):
-        return [_rewrite_config(item, float32=float32) for item in config]
-    if not isinstance(config, dict):
-        return config
-    out = {key: _rewrite_config(value, float32=float32) for key, value in config.items()}
-    if out.get("class_name") in _RNN_CLASSES and isinstance(out.get("config"), dict):
-        out["config"]["use_cudnn"] = False
-    if float32 and "dtype" in out and not _is_float32_policy(out["dtype"]):
-        dtype = out["dtype"]
-        if isinstance(dtype, dict) and "config" in dtype:
-            out["dtype"] = {**dtype, "config": {**dtype["config"], "name": "float32"}}
-        else:
-            out["dtype"] = "float32"
-    return out
-
-
-def _needs_copy(model: Any) -> tuple[bool, bool]:
-    """(has a non-float32 layer, has an LSTM/GRU layer that could take the cuDNN path)."""
-    layers = list(model._flatten_layers(include_self=False, recursive=True))
-    low_precision = any(not _is_float32_policy(layer.dtype_policy) for layer in layers)
-    cudnn = any(
-        type(layer).__name__ in _RNN_CLASSES and getattr(layer, "use_cudnn", False) is not False
-        for layer in layers
-    )
-    return low_precision, cudnn
-
-
-def export_ready_copy(model: Any):
-    """`model` itself, or a float32, cuDNN-free rebuild of it with the same weights.
-
-    Example:
-        >>> keras.config.set_dtype_policy("mixed_bfloat16")
-        >>> model = zoo.create_model("cnn")
-        >>> export_ready_copy(model).layers[1].compute_dtype
-        'float32'
-    """
-    import keras
-    import numpy as np
-
-    low_precision, cudnn = _needs_copy(model)
-    if not (low_precision or cudnn):
-        return model
-    config = _rewrite_config(model.get_config(), float32=low_precision)
-    # The global policy applies to layers whose config carries no dtype; pin it to float32.
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy("float32")
-    try:
-        copy = model.__class__.from_config(config)
-    finally:
-        keras.config.set_dtype_policy(previous)
-    weights = model.get_weights()
-    copy.set_weights([np.asarray(w, dtype=np.float32) for w in weights])
-    return copy
-
-
-def _input_spec(model: Any):
-    import tensorflow as tf
-
-    if len(model.inputs) != 1:
-        raise ValueError(
-            f"export_onnx supports single-input models. Received: {len(model.inputs)} inputs"
-        )
-    tensor = model.inputs[0]
-    # The batch axis is always dynamic; a None time axis (sequence models) stays None.
-    shape = (None, *tensor.shape[1:])
-    name = getattr(tensor, "name", None) or "input"
-    return tf.TensorSpec(shape, tf.float32, name=name)
-
-
-def _output_names(model: Any) -> list[str]:
-    names = list(getattr(model, "output_names", None) or [])
-    return (
-        names
-        if len(names) == len(model.outputs)
-        else [f"output_{i}" for i in range(len(model.outputs))]
-    )
 
 
 def _name_dynamic_axes(proto: Any, time_axis: bool) -> None:
@@ -179,22 +88,28 @@ def _inline_captured_constants(proto: Any, concrete: Any) -> None:
             proto.graph.initializer.append(numpy_helper.from_array(array, value_info.name))
 
 
-def export_onnx_proto(model_or_path: Any, *, opset: int = DEFAULT_OPSET):
-    """The `onnx.ModelProto` of a Keras model (see `export_onnx`)."""
+def _recurrent_proto(model: Any, opset: int):
+    """The fused-RNN graph of a recurrent model, or None (not recurrent, or no emitter yet)."""
+    if importlib.util.find_spec("convert.onnx_recurrent") is None:
+        return None
+    from convert.onnx_recurrent import recurrent_onnx_proto
+
+    return recurrent_onnx_proto(model, opset=opset)
+
+
+def _tf2onnx_proto(model: Any, opset: int):
+    """The graph tf2onnx traces from a `tf.function` over the model."""
     import tensorflow as tf
     import tf2onnx
 
-    if not isinstance(opset, int) or not 13 <= opset <= 21:
-        raise ValueError(f"opset should be an int between 13 and 21. Received: opset={opset!r}")
-    model = export_ready_copy(load_keras(model_or_path))
-    spec = _input_spec(model)
-    names = _output_names(model)
+    spec = input_spec(model)
+    names = keras_output_names(model)
 
     @tf.function(input_signature=[spec])
     def serve(x):
         outputs = model(x, training=False)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
-        # A dict keyed by output name: its keys become the ONNX output names (renames below).
+        # A dict keyed by output name: its keys become the ONNX output names.
         return {name: tf.cast(y, tf.float32) for name, y in zip(names, outputs, strict=True)}
 
     try:  # Keras' numpy-2 compatibility patch for tf2onnx; harmless when already applied.
@@ -215,6 +130,20 @@ def export_onnx_proto(model_or_path: Any, *, opset: int = DEFAULT_OPSET):
             f"Every op must convert to a standard ONNX op."
         )
     _name_dynamic_axes(proto, time_axis=spec.shape.rank == 3 and spec.shape[1] is None)
+    return proto
+
+
+def export_onnx_proto(model_or_path: Any, *, opset: int = DEFAULT_OPSET):
+    """The `onnx.ModelProto` of a Keras model (see `export_onnx`).
+
+    Example:
+        >>> [n.op_type for n in export_onnx_proto(zoo.create_model("gru")).graph.node][:2]
+    """
+    check_opset(opset)
+    model = export_ready_copy(load_keras(model_or_path))
+    proto = _recurrent_proto(model, opset)
+    if proto is None:
+        proto = _tf2onnx_proto(model, opset)
     proto.producer_name = "kerazoo"
     return proto
 
@@ -226,7 +155,7 @@ def export_onnx(
 
     The graph input keeps the model's input name ("image" / "sequence" for zoo models) and the
     output its layer name ("predictions"); a sequence model's time axis stays dynamic. No parity
-    check happens here: `convert.verify` is the gate.
+    check happens here: `convert.gate.verify` is the gate.
 
     Args:
         model_or_path: a `keras.Model` or a path to a `.keras` file.

@@ -32,11 +32,12 @@ def export_saved_model(model_or_path: Any, out_dir: str | os.PathLike[str]) -> P
     import keras
     import tensorflow as tf
 
-    from convert.onnx_export import _input_spec, _output_names, export_ready_copy, load_keras
+    from convert._common import keras_output_names
+    from convert.export_utils import export_ready_copy, input_spec, load_keras
 
     model = export_ready_copy(load_keras(model_or_path))
-    spec = _input_spec(model)
-    names = _output_names(model)
+    spec = input_spec(model)
+    names = keras_output_names(model)
 
     def serve(x):
         outputs = model(x, training=False)

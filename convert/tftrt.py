@@ -1,17 +1,18 @@
 """TF-TRT: TensorRT segments inside a TensorFlow SavedModel, where this TensorFlow supports it.
 
 TensorFlow 2.17 was the last release with TF-TRT; from 2.18 the pip wheels are built without
-TensorRT, so on the TensorFlow this project pins (2.21) `convert_tftrt` raises a ValueError that
-points to the ONNX route (`--to tensorrt`, i.e. `convert.tensorrt.build_engine`).
+TensorRT, so on the TensorFlow this project pins (2.21) `export_tftrt` raises a ValueError that
+points to the ONNX route (`--to tensorrt`). Where it runs, the converted folder is gated like every
+artefact: its `serve` endpoint (`convert.runners.SavedModelRunner`) against the Keras model.
 
 Example:
 
 ```python
-from convert.tftrt import convert_tftrt, tftrt_available
+from convert.tftrt import export_tftrt, tftrt_available
 
 ok, reason = tftrt_available()
 if ok:
-    convert_tftrt("saved_model/", "saved_model_trt/", precision="fp16")
+    export_tftrt("runs/demo/model.keras", "runs/demo/model.tftrt.fp16", precision="fp16")
 ```
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -40,6 +42,38 @@ def tftrt_available() -> tuple[bool, str]:
     if not hasattr(tf.experimental, "tensorrt"):
         return False, f"TensorFlow {version} has no tf.experimental.tensorrt; use --to tensorrt."
     return True, f"TensorFlow {version} built with TensorRT"
+
+
+def export_tftrt(
+    model_or_path: Any,
+    path: str | os.PathLike,
+    *,
+    precision: str = "fp32",
+    calibration: Any = None,
+) -> Path:
+    """Keras model -> SavedModel (temporary) -> TF-TRT SavedModel folder at `path`.
+
+    `calibration` (int8 only): float32 inputs, fed in batches of 16.
+
+    Example:
+        >>> export_tftrt("model.keras", "model.tftrt.fp16", precision="fp16")
+        PosixPath('model.tftrt.fp16')
+    """
+    from convert.saved_model import export_saved_model
+
+    ok, reason = tftrt_available()
+    if not ok:
+        raise ValueError(reason)
+    calibrate = None
+    if calibration is not None:
+
+        def calibrate():
+            for start in range(0, len(calibration), 16):
+                yield (calibration[start : start + 16],)
+
+    with tempfile.TemporaryDirectory(prefix="kerazoo-tftrt-") as scratch:
+        saved = export_saved_model(model_or_path, Path(scratch) / "saved_model")
+        return convert_tftrt(saved, path, precision=precision, calibration_input_fn=calibrate)
 
 
 def convert_tftrt(

@@ -80,7 +80,7 @@ def test_int8_from_a_run_dir_uses_its_data_and_reports_json(run_dir, tmp_path):
     assert report["passed"] and report["artefact"] == str(out)
     assert report["top1_agreement"] >= 0.97
     assert report["accuracy_reference"] - report["accuracy_artefact"] <= 0.02
-    assert report["extra"]["speedup"]["speedup"] > 0
+    assert "speedup" not in report["extra"]  # speed is `zoo bench`'s job, not the converter's
     assert json.loads((tmp_path / "cnn.int8.onnx.report.json").read_text())["passed"]
 
 

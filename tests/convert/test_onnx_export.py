@@ -16,8 +16,9 @@ import onnxruntime as ort
 import pytest
 
 import zoo
-from convert.onnx_export import export_onnx, export_onnx_proto, export_ready_copy, unconverted_ops
-from convert.verify import verify
+from convert.export_utils import export_ready_copy
+from convert.gate import verify
+from convert.onnx import export_onnx, export_onnx_proto, unconverted_ops
 from tests.zoo.helpers import small_input_shape
 
 BATCH_SIZES = (1, 3)

@@ -8,10 +8,10 @@ import onnxruntime as ort
 import pytest
 
 import zoo
-from convert.onnx_export import export_onnx
-from convert.quantize import quantize_fp16, quantize_int8
-from convert.source import onnx_precision
-from convert.verify import verify
+from convert.gate import verify
+from convert.lowering import quantize_fp16, quantize_int8
+from convert.onnx import export_onnx
+from convert.runners import onnx_precision
 from tests.convert.digits import TRAIN, digits_arrays, trained_cnn_run
 
 

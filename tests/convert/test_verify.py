@@ -10,9 +10,10 @@ import pytest
 from onnx import numpy_helper
 
 import convert
-import convert.onnx_export as onnx_export
+import convert.onnx as onnx_export
 import zoo
-from convert.verify import failed_path, generate_inputs, report_path, verify
+from convert._common import failed_path, report_path
+from convert.gate import generate_inputs, verify
 from tests.convert.digits import TRAIN, digits_arrays
 
 

@@ -1,0 +1,123 @@
+"""Calibration and parity data for `convert`: a data SPEC read through `zoo.data.load_arrays`.
+
+Calibration (int8 activation ranges) reads the train split; the parity gate scores the
+validation split, else the test split, else the train split. Images are resized to the model's
+input. Labelled data must fit the model: as many classes as the model predicts (its softmax
+width; a 1-unit sigmoid predicts 2), and for a run directory the run's own class names, or the
+gate's accuracy would compare labels of one task with predictions of another.
+
+Example:
+    >>> data = load_calibration("builtin:digits", input_name="image", input_shape=(28, 28, 1),
+    ...                         output_width=10)
+    >>> data.calibration[0].shape, data.evaluation[0].shape
+    ((256, 28, 28, 1), (256, 28, 28, 1))
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from typing import Any
+
+from convert._common import CALIBRATION_LIMIT, EVALUATION_LIMIT
+
+_EVALUATION_SPLITS = ("val", "test", "train")
+
+
+@dataclasses.dataclass(frozen=True)
+class CalibrationData:
+    """`(x, y)` to calibrate on, `(x, y)` for the parity gate, and the data's class names."""
+
+    calibration: tuple[Any, Any]
+    evaluation: tuple[Any, Any]
+    class_names: list[str]
+
+
+def _task(spec: str, input_name: str, input_shape: Sequence[int | None]) -> str:
+    if len(input_shape) == 3:
+        return "image"
+    if len(input_shape) == 2:
+        return "sequence"
+    dims = ", ".join("?" if d is None else str(d) for d in input_shape)
+    raise ValueError(
+        f"The model's input {input_name!r} has shape (batch, {dims}): calibration data "
+        f"({spec}) comes as images (batch, H, W, C) or sequences (batch, T, F) only. Convert "
+        f"without --calib-data, or export a model whose input is an image or a sequence."
+    )
+
+
+def model_classes(output_width: int | None) -> int | None:
+    """How many classes a classifier with this output width predicts (1 sigmoid unit: 2)."""
+    if output_width is None:
+        return None
+    return 2 if output_width == 1 else int(output_width)
+
+
+def check_classes(
+    spec: str,
+    class_names: Sequence[str],
+    *,
+    output_width: int | None,
+    run_class_names: Sequence[str] | None = None,
+) -> None:
+    """One-line ValueError when labelled data does not fit the model's classes.
+
+    Example:
+        >>> check_classes("builtin:digits", [str(d) for d in range(10)], output_width=4)
+        ValueError: --calib-data builtin:digits has 10 classes but the model predicts 4: ...
+    """
+    names = [str(name) for name in class_names]
+    predicted = model_classes(output_width)
+    if predicted is not None and len(names) != predicted:
+        raise ValueError(
+            f"--calib-data {spec} has {len(names)} classes but the model predicts {predicted}: "
+            f"pass data with the model's classes (e.g. builtin:NAME?classes=..., or a folder with "
+            f"{predicted} class sub-folders). Received: --calib-data {spec} "
+            f"(classes {', '.join(names[:12])}{', ...' if len(names) > 12 else ''})"
+        )
+    if run_class_names is not None and names != [str(name) for name in run_class_names]:
+        raise ValueError(
+            f"--calib-data {spec} should have the classes the run was trained on, in order: "
+            f"{', '.join(map(str, run_class_names))}. Received: --calib-data {spec} (classes "
+            f"{', '.join(names)})"
+        )
+
+
+def load_calibration(
+    spec: str,
+    *,
+    input_name: str,
+    input_shape: Sequence[int | None],
+    output_width: int | None = None,
+    run_class_names: Sequence[str] | None = None,
+    seed: int = 0,
+) -> CalibrationData:
+    """Read SPEC for a model with this input: calibration from train, evaluation from val/test.
+
+    Args:
+        spec: a data SPEC (a folder, FILE.npz or builtin:NAME[?query]).
+        input_name, input_shape: the model's input (shape without batch; None for a free axis).
+        output_width: the model's output width, to check the class count (None: unchecked).
+        run_class_names: the run's class names, checked when given.
+        seed: the sampling seed of `zoo.data.load_arrays`.
+    """
+    from zoo.data import load_arrays
+
+    task = _task(spec, input_name, input_shape)
+    read = dict(task=task, input_shape=tuple(input_shape), seed=seed)
+    train = load_arrays(spec, split="train", limit=CALIBRATION_LIMIT, **read)
+    check_classes(
+        spec, train.class_names, output_width=output_width, run_class_names=run_class_names
+    )
+    for split in _EVALUATION_SPLITS:
+        try:
+            evaluation = load_arrays(spec, split=split, limit=EVALUATION_LIMIT, **read)
+        except ValueError:  # the data has no such split
+            continue
+        if len(evaluation.x):
+            break
+    else:
+        evaluation = train
+    return CalibrationData(
+        (train.x, train.y), (evaluation.x, evaluation.y), list(train.class_names)
+    )
