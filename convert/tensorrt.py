@@ -327,6 +327,7 @@ def export_tensorrt(
     onnx_path, out_path = Path(onnx_path), Path(out_path)
     profiles = _checked_profiles(onnx_path, batch_sizes, seq_lens, _installed_major())
     trt = _import_tensorrt()
+    _require_gpu(trt)  # a one-line error here rather than a pybind TypeError mid-build
     started = time.monotonic()
     engine = _build(trt, onnx_path, profiles, timing_cache, verbose)
     meta = engine_sidecar(
@@ -355,26 +356,25 @@ def _build(
         engine_bytes_from_network,
         network_from_onnx_path,
     )
-    from polygraphy.exception import PolygraphyException
 
     # TensorRT 11 makes every network strongly typed; only ask for the flag where it exists.
     strongly_typed = hasattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED")
     cache = None if timing_cache is None else str(timing_cache)
     with polygraphy_logging(verbose) as errors:
-        try:
+        try:  # PolygraphyException for what it checks, pybind errors for what TensorRT raises
             network = network_from_onnx_path(str(onnx_path), strongly_typed=strongly_typed)
-        except PolygraphyException as exc:
+        except Exception as exc:
             raise ValueError(
                 f"TensorRT {trt.__version__} could not parse {onnx_path}: {_detail(errors, exc)}"
-            ) from None
+            ) from exc
         config = CreateConfig(profiles=polygraphy_profiles(profiles), load_timing_cache=cache)
         try:
             engine = engine_bytes_from_network(network, config=config, save_timing_cache=cache)
-        except PolygraphyException as exc:
+        except Exception as exc:
             raise RuntimeError(
                 f"TensorRT {trt.__version__} could not build an engine from {onnx_path}: "
                 f"{_detail(errors, exc)}"
-            ) from None
+            ) from exc
     return bytes(engine)
 
 
@@ -452,6 +452,7 @@ class TensorRTRunner:
         if not self.path.is_file():
             raise ValueError(f"TensorRT engine not found. Received: {str(self.path)!r}")
         trt = _import_tensorrt()
+        _require_gpu(trt)
         self._runner = self._activate(trt)
         engine = self._runner.engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
@@ -472,24 +473,21 @@ class TensorRTRunner:
     def _activate(self, trt: Any) -> Any:
         from polygraphy.backend.common import BytesFromPath
         from polygraphy.backend.trt import EngineFromBytes, TrtRunner
-        from polygraphy.exception import PolygraphyException
 
         runner = TrtRunner(EngineFromBytes(BytesFromPath(str(self.path))))
         with polygraphy_logging(self._verbose) as errors:
             try:
                 runner.activate()
-            except PolygraphyException as exc:
+            except Exception as exc:  # PolygraphyException, or pybind errors from TensorRT
                 raise ValueError(
                     f"TensorRT {trt.__version__} could not load {self.path}: "
                     f"{_detail(errors, exc)}. An engine runs only on the TensorRT version and "
                     "GPU that built it; rebuild it with export_tensorrt."
-                ) from None
+                ) from exc
         return runner
 
     def run(self, x: np.ndarray) -> list[np.ndarray]:
         """Runs one batch; returns the outputs (host copies) in `output_names` order."""
-        from polygraphy.exception import PolygraphyException
-
         feed = np.ascontiguousarray(x, dtype=self._dtype)
         lo, hi = self._range
         inside = feed.ndim == len(lo) and all(
@@ -504,11 +502,11 @@ class TensorRTRunner:
             try:
                 # Our own check above replaces Polygraphy's per-call metadata check.
                 outputs = self._runner.infer({self.input_name: feed}, check_inputs=False)
-            except PolygraphyException as exc:
+            except Exception as exc:  # PolygraphyException, or pybind errors from TensorRT
                 raise RuntimeError(
                     f"TensorRT could not run {self.path} on shape {tuple(feed.shape)}: "
                     f"{_detail(errors, exc)}"
-                ) from None
+                ) from exc
         # Polygraphy reuses its output buffers on the next call, so hand out copies.
         return [np.array(outputs[name], copy=True) for name in self.output_names]
 
