@@ -63,8 +63,8 @@ def _import_tensorrt() -> Any:
     try:
         import polygraphy  # noqa: F401 (the [tensorrt] extra installs both)
         import tensorrt as trt
-    except ImportError as exc:
-        raise RuntimeError(f"{_INSTALL_HINT}; import failed: {exc}") from None
+    except (ImportError, OSError) as exc:  # OSError: the wheel is there, a shared library is not
+        raise RuntimeError(f"{_INSTALL_HINT}; import failed: {_first_line(str(exc))}") from None
     if int(str(trt.__version__).split(".")[0]) < 10:
         raise RuntimeError(
             "TensorRT 10.x or 11.x is required (name-based tensor API, strong typing); "
@@ -82,7 +82,7 @@ def _require_gpu(trt: Any) -> None:
             builder = trt.Builder(get_trt_logger())
         except Exception as exc:  # pybind raises TypeError when the factory returns nullptr
             builder, errors = None, [*errors, _first_line(str(exc))]
-    if not builder:
+    if builder is None:
         raise RuntimeError(
             f"TensorRT {trt.__version__} is installed but cannot create a builder, so no CUDA "
             "GPU is usable here (check the driver and CUDA_VISIBLE_DEVICES): "
