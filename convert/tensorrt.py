@@ -40,7 +40,6 @@ from convert.preflight import Profiles, derive_profiles, detect_precision, prefl
 
 __all__ = [
     "TensorRTRunner",
-    "build_engine",
     "engine_sidecar",
     "export_tensorrt",
     "is_available",
@@ -376,27 +375,6 @@ def _build(
                 f"{_detail(errors, exc)}"
             ) from exc
     return bytes(engine)
-
-
-def build_engine(
-    onnx_path: str | os.PathLike,
-    engine_path: str | os.PathLike,
-    *,
-    batch_sizes: Sequence[int] = (1, 8, 32),
-    seq_lens: Sequence[int] | None = (8, 64, 256),
-    timing_cache: str | os.PathLike | None = None,
-    progress: bool = False,
-) -> dict[str, Any]:
-    """`export_tensorrt` returning the sidecar dict: the name `convert.pipeline` still calls."""
-    path = export_tensorrt(
-        onnx_path,
-        engine_path,
-        batch_sizes=batch_sizes,
-        seq_lens=(8, 64, 256) if seq_lens is None else seq_lens,
-        timing_cache=timing_cache,
-        verbose=progress,
-    )
-    return json.loads(_sidecar_path(path).read_text("utf-8"))
 
 
 def _sidecar_path(engine_path: Path) -> Path:
