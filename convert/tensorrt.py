@@ -409,8 +409,9 @@ def _numpy_dtype(trt_dtype: Any) -> np.dtype:
 class TensorRTRunner:
     """Runs a serialized engine on numpy batches through Polygraphy's `TrtRunner`.
 
-    The runner interface of `convert`: `runtime`, `input_name`, `input_shape` (None for dynamic
-    dims), `output_names`, and `run(x)` returning the outputs in `output_names` order. The engine
+    The runner interface of `convert` (`convert._common.Runner`): `runtime`, `inference_precision`,
+    `input_name`, `input_shape` (None for dynamic dims), `output_names`, and `run(x)` returning
+    the outputs in `output_names` order. The engine
     is loaded and activated once; `close()` (or leaving a `with` block) frees the GPU memory.
 
     Example:
@@ -422,6 +423,7 @@ class TensorRTRunner:
     """
 
     runtime = "tensorrt"
+    inference_precision = "native"  # strongly typed: the engine computes in the ONNX file's types
 
     def __init__(self, engine_path: str | os.PathLike, *, verbose: bool = False):
         self.path = Path(engine_path)
