@@ -34,10 +34,11 @@ def exported(tmp_path_factory):
     cache: dict[str, object] = {}
 
     def get(name: str, **kwargs):
-        if name not in cache:
+        key = name + "".join(f"_{k}={v}" for k, v in sorted(kwargs.items()))
+        if key not in cache:
             model = zoo.create_model(name, weights=None, **kwargs)
-            cache[name] = export_onnx(model, folder / f"{name}.onnx")
-        return cache[name]
+            cache[key] = export_onnx(model, folder / f"{key}.onnx")
+        return cache[key]
 
     return get
 
@@ -61,12 +62,24 @@ def test_image_model_profiles_become_one_polygraphy_profile(exported):
     assert (shapes.min, shapes.opt, shapes.max) == ((1, 28, 28, 1), (8, 28, 28, 1), (32, 28, 28, 1))
 
 
-def test_sequence_model_profiles_range_batch_and_time(exported):
-    onnx_path = exported("lstm")
+@pytest.mark.parametrize(
+    "name, options, op, count",
+    [
+        ("lstm", {}, "LSTM", 1),
+        ("gru", {}, "GRU", 1),
+        ("simple_rnn", {}, "RNN", 1),
+        ("lstm", {"masking": True, "bidirectional": True}, "LSTM", 2),
+        ("gru", {"masking": True, "num_layers": 2}, "GRU", 2),
+    ],
+)
+def test_sequence_exports_pass_the_preflight_with_batch_and_time_ranged(
+    exported, name, options, op, count
+):
+    onnx_path = exported(name, **options)
     profiles = derive_profiles(onnx_path, [1, 8, 32], [8, 64, 256])
     report = preflight(onnx_path, profiles=profiles)
     assert report.ok, report.format_table()
-    assert report.op_counts.get("LSTM") == 1  # the fused operator, not an unrolled loop
+    assert report.op_counts.get(op) == count  # fused operators (one per direction pair)
     [profile] = trt_convert.polygraphy_profiles(profiles)
     assert list(profile["sequence"]) == [(1, 8, 10), (8, 64, 10), (32, 256, 10)]
 
@@ -220,12 +233,16 @@ def test_tftrt_validates_precision(tmp_path):
 
 # --------------------------------------------------------------------------- GPU
 
+# label -> (zoo model, options): the reference models, plus masked/bidirectional/stacked
+# recurrent exports, which feed `sequence_lens` to the fused operators.
 REFERENCE_MODELS = {
-    "cnn": {},
-    "simple_rnn": {},
-    "lstm": {},
-    "gru": {},
-    "vgg16_flatten": {"input_shape": (32, 32, 3)},
+    "cnn": ("cnn", {}),
+    "simple_rnn": ("simple_rnn", {}),
+    "lstm": ("lstm", {}),
+    "gru": ("gru", {}),
+    "vgg16_flatten": ("vgg16_flatten", {"input_shape": (32, 32, 3)}),
+    "lstm_masked_bidirectional": ("lstm", {"masking": True, "bidirectional": True}),
+    "gru_masked_stacked": ("gru", {"masking": True, "num_layers": 2}),
 }
 BATCHES, SEQ_LENS = (1, 4, 8), (4, 16, 32)
 
@@ -238,40 +255,58 @@ def tensorrt_gpu():
 
 
 def _batch(name: str, shape, batch: int, steps: int, rng) -> np.ndarray:
-    """Inputs in each model's range: raw RGB pixels for VGG, unit values otherwise."""
+    """Inputs in each model's range: raw RGB pixels for VGG, unit values otherwise; in
+    sequences every other row ends in masked (all-zero) steps."""
     dims = [batch, *(steps if d is None else d for d in shape)]
     high = 255.0 if name.startswith("vgg") else 1.0
-    return rng.uniform(0, high, size=dims).astype(np.float32)
+    x = rng.uniform(0, high, size=dims).astype(np.float32)
+    if shape[0] is None:
+        x[1::2, -max(1, steps // 4) :] = 0.0
+    return x
 
 
-def _onnx_for(exported, tmp_path, name: str, precision: str):
-    info = zoo.model_info(name)
-    shape = REFERENCE_MODELS[name].get("input_shape", info.input_shape)
-    fp32 = exported(name, **REFERENCE_MODELS[name])
+def _onnx_for(exported, tmp_path, label: str, precision: str):
+    name, options = REFERENCE_MODELS[label]
+    shape = options.get("input_shape", zoo.model_info(name).input_shape)
+    fp32 = exported(name, **options)
     if precision == "fp32":
         return fp32, shape
     if precision == "fp16":
-        return quantize_fp16(fp32, tmp_path / f"{name}.fp16.onnx"), shape
+        return quantize_fp16(fp32, tmp_path / f"{label}.fp16.onnx"), shape
     calib = _batch(name, shape, 64, SEQ_LENS[1], np.random.default_rng(0))
-    return quantize_int8(fp32, tmp_path / f"{name}.int8.onnx", calib, symmetric=True), shape
+    return quantize_int8(fp32, tmp_path / f"{label}.int8.onnx", calib, symmetric=True), shape
 
 
-def _top1(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Predicted class and its margin (over the runner-up, or over 0.5 for one sigmoid)."""
-    if y.shape[-1] == 1:
-        return (y[:, 0] > 0.5).astype(int), np.abs(y[:, 0] - 0.5)
-    ordered = np.sort(y, axis=-1)
-    return y.argmax(-1), ordered[:, -1] - ordered[:, -2]
+# Probabilities (softmax/sigmoid outputs) of TensorRT and ONNX Runtime on the same ONNX file.
+ATOL = {"fp32": 1e-3, "fp16": 2e-2, "int8": 1e-1}
+
+
+def _top1(y: np.ndarray) -> np.ndarray:
+    """Predicted class: argmax, or > 0.5 for a single sigmoid output."""
+    return (y[:, 0] > 0.5).astype(int) if y.shape[-1] == 1 else y.argmax(-1)
+
+
+def _run_both(runner, session, name, shape, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Both profile ends and opt (batch and time), then 8 batches at opt: 77 samples."""
+    runs = [*zip(BATCHES, SEQ_LENS, strict=True), *[(BATCHES[-1], SEQ_LENS[1])] * 8]
+    got, want = [], []
+    for batch, steps in runs:
+        x = _batch(name, shape, batch, steps, rng)
+        got.append(runner.run(x)[0])
+        want.append(session.run(None, {runner.input_name: x})[0])
+        assert got[-1].shape == want[-1].shape and np.isfinite(got[-1]).all()
+    return np.concatenate(got), np.concatenate(want)
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
-@pytest.mark.parametrize("name", list(REFERENCE_MODELS))
-def test_engine_matches_onnxruntime(tensorrt_gpu, exported, tmp_path, name, precision):
-    onnx_path, shape = _onnx_for(exported, tmp_path, name, precision)
+@pytest.mark.parametrize("label", list(REFERENCE_MODELS))
+def test_engine_matches_onnxruntime(tensorrt_gpu, exported, tmp_path, label, precision):
+    onnx_path, shape = _onnx_for(exported, tmp_path, label, precision)
+    name = REFERENCE_MODELS[label][0]
     engine = trt_convert.export_tensorrt(
         onnx_path,
-        tmp_path / f"{name}.{precision}.engine",
+        tmp_path / f"{label}.{precision}.engine",
         batch_sizes=BATCHES,
         seq_lens=SEQ_LENS,
         timing_cache=tmp_path / "timing.cache",
@@ -282,26 +317,22 @@ def test_engine_matches_onnxruntime(tensorrt_gpu, exported, tmp_path, name, prec
     assert (tmp_path / "timing.cache").stat().st_size > 0
 
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    rng, predicted, expected = np.random.default_rng(1), [], []
+    rng = np.random.default_rng(1)
     with trt_convert.TensorRTRunner(engine) as runner:
         assert runner.input_name == session.get_inputs()[0].name
         assert runner.output_names == [o.name for o in session.get_outputs()]
         assert runner.input_shape[0] is None and runner.runtime == "tensorrt"
-        for batch, steps in zip(BATCHES, SEQ_LENS, strict=True):  # both profile ends and opt
-            x = _batch(name, shape, batch, steps, rng)
-            got, want = runner.run(x)[0], session.run(None, {runner.input_name: x})[0]
-            assert got.shape == want.shape and np.isfinite(got).all()
-            if precision == "fp32":
-                np.testing.assert_allclose(got, want, rtol=1e-3, atol=1e-3)
-            predicted.append(got)
-            expected.append(want)
+        got, want = _run_both(runner, session, name, shape, rng)
         with pytest.raises(ValueError, match="within the engine's profile"):
             runner.run(_batch(name, shape, BATCHES[-1] + 1, SEQ_LENS[1], rng))
-    got_class, _ = _top1(np.concatenate(predicted))
-    want_class, margin = _top1(np.concatenate(expected))
-    agree = got_class == want_class
-    # Near-ties may flip under fp16/int8 rounding; clear decisions must not.
-    assert agree.mean() >= 0.9 and agree[margin >= 0.05].all(), (got_class, want_class)
+    if precision == "fp32":
+        np.testing.assert_allclose(got, want, rtol=1e-3, atol=ATOL["fp32"])
+    else:
+        # Untrained models give near-ties, which fp16/int8 rounding may flip: top-1 agreement
+        # on at least 90% of 77 samples, and every probability within a loose bound.
+        agreement = float(np.mean(_top1(got) == _top1(want)))
+        assert agreement >= 0.9, f"top-1 agreement {agreement:.2f}"
+        np.testing.assert_allclose(got, want, rtol=0, atol=ATOL[precision])
 
 
 @pytest.mark.gpu
