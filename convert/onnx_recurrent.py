@@ -32,6 +32,8 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,9 @@ _NO_OPS = ("Dropout", "SpatialDropout1D", "GaussianNoise", "GaussianDropout", "A
 _RNN_ACTIVATIONS = {"tanh": "Tanh", "sigmoid": "Sigmoid", "relu": "Relu"}
 # ONNX LSTM gate order is i, o, f, c; Keras stores i, f, c, o.
 _LSTM_GATES = (0, 3, 1, 2)
+# Name prefix of the nodes that compute step counts and positions from a mask: lowerings keep
+# them in float32 (positions past 2048 are not exact in float16).
+STEP_SCOPE = "steps/"
 
 
 class _Graph:
@@ -53,10 +58,20 @@ class _Graph:
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
+        self.prefix = ""
 
     def name(self, hint: str) -> str:
         self._count += 1
-        return f"{hint}_{self._count}"
+        return f"{self.prefix}{hint}_{self._count}"
+
+    @contextlib.contextmanager
+    def scope(self, prefix: str) -> Iterator[None]:
+        """Name the nodes made inside `with g.scope(prefix):` with that prefix."""
+        self.prefix = prefix
+        try:
+            yield
+        finally:
+            self.prefix = ""
 
     def const(self, value: Any, hint: str = "const", dtype: Any = np.float32) -> str:
         from onnx import numpy_helper
@@ -196,30 +211,33 @@ class _Flow:
 
 def _masking(g: _Graph, flow: _Flow, layer: Any) -> None:
     """Keras Masking: a step is real when any feature differs from mask_value; zero the rest."""
-    value = g.const(float(layer.mask_value), "mask_value")
-    differs = g.op("Cast", [g.op("Not", [g.op("Equal", [flow.x, value])])], to=1)
-    count = g.op("ReduceSum", [differs, g.const([-1], "axes", np.int64)], keepdims=0)
-    mask = g.op("Cast", [g.op("Greater", [count, g.const(0.0)])], "mask", to=1)
-    flow.x = g.op("Mul", [flow.x, _unsqueeze_last(g, mask)], "masked")
-    flow.mask, flow.orders = mask, {}
-    flow.seen = g.op("CumSum", [mask, g.const(1, "axis", np.int64)], "seen")
-    flow.lens = g.op("ReduceSum", [mask, g.const([1], "axes", np.int64)], "lens", keepdims=1)
+    with g.scope(STEP_SCOPE):
+        value = g.const(float(layer.mask_value), "mask_value")
+        differs = g.op("Cast", [g.op("Not", [g.op("Equal", [flow.x, value])])], to=1)
+        count = g.op("ReduceSum", [differs, g.const([-1], "axes", np.int64)], keepdims=0)
+        mask = g.op("Cast", [g.op("Greater", [count, g.const(0.0)])], "mask", to=1)
+        flow.mask, flow.orders = mask, {}
+        flow.seen = g.op("CumSum", [mask, g.const(1, "axis", np.int64)], "seen")
+        flow.lens = g.op("ReduceSum", [mask, g.const([1], "axes", np.int64)], "lens", keepdims=1)
+        # In the scope too, so that no lowering rounds the input the mask compare reads.
+        flow.x = g.op("Mul", [flow.x, _unsqueeze_last(g, mask)], "masked")
 
 
 def _order(g: _Graph, flow: _Flow, backward: bool) -> str:
     """Per row, the real steps first (in time order, or reversed), then the masked ones."""
     if backward not in flow.orders:
-        steps = _dim(g, flow.x, 1)
-        stop = g.op("Squeeze", [steps], "steps")
-        zero, one = g.const(0, "zero", np.int64), g.const(1, "one", np.int64)
-        time = g.op("Cast", [g.op("Range", [zero, stop, one])], to=1)
-        count = g.op("Cast", [steps], to=1)
-        if backward:
-            time = g.op("Sub", [g.op("Sub", [count, g.const(1.0)]), time], "reversed")
-        key = g.op("Add", [g.op("Mul", [g.op("Sub", [g.const(1.0), flow.mask]), count]), time])
-        _, flow.orders[backward] = g.op(
-            "TopK", [key, steps], "order", outputs=2, axis=1, largest=0, sorted=1
-        )
+        with g.scope(STEP_SCOPE):
+            steps = _dim(g, flow.x, 1)
+            stop = g.op("Squeeze", [steps], "steps")
+            zero, one = g.const(0, "zero", np.int64), g.const(1, "one", np.int64)
+            time = g.op("Cast", [g.op("Range", [zero, stop, one])], to=1)
+            count = g.op("Cast", [steps], to=1)
+            if backward:
+                time = g.op("Sub", [g.op("Sub", [count, g.const(1.0)]), time], "reversed")
+            key = g.op("Add", [g.op("Mul", [g.op("Sub", [g.const(1.0), flow.mask]), count]), time])
+            _, flow.orders[backward] = g.op(
+                "TopK", [key, steps], "order", outputs=2, axis=1, largest=0, sorted=1
+            )
     return flow.orders[backward]
 
 
@@ -263,22 +281,25 @@ def _masked_direction(g: _Graph, flow: _Flow, layer: Any, backward: bool, fill: 
     """
     x = _gather_steps(g, flow.x, _order(g, flow, backward))
     (y,), _ = _fused(g, [layer], x, "forward")
-    last_step = _as_index(g, g.op("Sub", [flow.lens, g.const(1.0)]))
+    with g.scope(STEP_SCOPE):
+        last_step = _as_index(g, g.op("Sub", [flow.lens, g.const(1.0)]))
+        started = g.op("Cast", [g.op("Greater", [flow.lens, g.const(0.0)])], to=1)
     last = g.op("GatherND", [y, last_step], "last", batch_dims=1)
-    started = g.op("Cast", [g.op("Greater", [flow.lens, g.const(0.0)])], to=1)
     last = g.op("Mul", [last, started], "last")  # a row with no real step keeps the zero state
     if not layer.return_sequences:
         return None, last
-    # Step t is real step k = seen[t] - 1: forward output k, backward output lens - 1 - k.
-    if backward:
-        position = g.op("Sub", [flow.lens, flow.seen])
-    else:
-        position = g.op("Sub", [flow.seen, g.const(1.0)])
-    sequence = _gather_steps(g, y, _as_index(g, position))
-    keep = flow.mask
-    if fill == "carry":  # masked steps repeat the previous output, zeros before the first
-        keep = g.op("Cast", [g.op("Greater", [flow.seen, g.const(0.0)])], to=1)
-    return g.op("Mul", [sequence, _unsqueeze_last(g, keep)], "restored"), last
+    with g.scope(STEP_SCOPE):
+        # Step t is real step k = seen[t] - 1: forward output k, backward output lens - 1 - k.
+        if backward:
+            position = g.op("Sub", [flow.lens, flow.seen])
+        else:
+            position = g.op("Sub", [flow.seen, g.const(1.0)])
+        index = _as_index(g, position)
+        keep = flow.mask
+        if fill == "carry":  # masked steps repeat the previous output, zeros before the first
+            keep = g.op("Cast", [g.op("Greater", [flow.seen, g.const(0.0)])], to=1)
+        keep = _unsqueeze_last(g, keep)
+    return g.op("Mul", [_gather_steps(g, y, index), keep], "restored"), last
 
 
 def _merge(g: _Graph, parts: list[str], merge: str | None) -> str:

@@ -194,3 +194,29 @@ def test_openvino_default_precision_agrees_within_bf16_tolerance():
         x = _padded(4, 12, 10)
         expected = np.asarray(model(x, training=False))
         np.testing.assert_allclose(openvino(x), expected, atol=2e-2, rtol=0)
+
+
+def test_lowerings_keep_the_step_arithmetic_of_masked_graphs_in_float32(tmp_path):
+    """Quantized or float16, the mask compare must read the raw input and the TopK keys that
+    order the steps must stay exact: rounded, padding is found where there is none."""
+    import onnx
+
+    from convert.lowering import quantize_fp16, quantize_int8
+
+    model = zoo.create_model("lstm", masking=True, bidirectional=True, input_shape=(None, 1))
+    fp32 = tmp_path / "lstm.onnx"
+    onnx.save(recurrent_onnx_proto(model), fp32)
+    x = _padded(32, 40, 1)
+    x[1, 5] = 1e-3  # a real step close to the mask value, which int8/fp16 would round to it
+    for path in (
+        quantize_int8(fp32, tmp_path / "lstm.int8.onnx", x),
+        quantize_fp16(fp32, tmp_path / "lstm.fp16.onnx"),
+    ):
+        graph = onnx.load(path).graph
+        producers = {out: node.op_type for node in graph.node for out in node.output}
+        for node in graph.node:
+            if node.op_type in ("Equal", "TopK"):
+                assert producers.get(node.input[0], "input") not in ("DequantizeLinear", "Cast")
+        session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        got = session.run(None, {"sequence": x})[0]
+        np.testing.assert_allclose(got, np.asarray(model(x)), atol=2e-2)
