@@ -7,12 +7,14 @@ import json
 import pytest
 from click.testing import CliRunner
 
+from convert.openvino import default_inference_precisions
 from tests.convert.digits import trained_cnn_run
 from zoo.cli import main
 
 RECORD_KEYS = {
     "artifact",
     "runtime",
+    "inference_precision",
     "batch_size",
     "p50_ms",
     "p90_ms",
@@ -126,12 +128,61 @@ def test_bench_json_has_the_record_keys(run_dir, tmp_path):
     )
     assert result.exit_code == 0, result.output
     records = json.loads(result.stdout)
-    assert {r["runtime"] for r in records} == {"keras-eager", "keras-function", "onnxruntime-fp32"}
-    assert len(records) == 3 * 2
+    # An .onnx file runs in ONNX Runtime and in OpenVINO at every precision this CPU computes in.
+    ov_runtimes = {f"openvino-fp32@{p}" for p in default_inference_precisions()}
+    expected = {"keras-eager", "keras-function", "onnxruntime-fp32"} | ov_runtimes
+    assert {r["runtime"] for r in records} == expected
+    assert len(records) == len(expected) * 2
     for record in records:
         assert record.keys() >= RECORD_KEYS
         assert record["p50_ms"] <= record["p90_ms"] <= record["p99_ms"]
+        if record["runtime"].startswith("openvino"):
+            assert record["runtime"].endswith("@" + record["inference_precision"])
     assert plot.stat().st_size > 0
+
+
+def test_openvino_ir_is_gated_and_benched_in_openvino(run_dir, tmp_path):
+    out = tmp_path / "cnn.int8.xml"
+    args = ["convert", str(run_dir), "--to", "openvino", "--precision", "int8"]
+    args += ["--calib-data", str(run_dir / "data.npz"), "--out", str(out), "--json", "--quiet"]
+    result = _invoke(*args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["runtime"] == "openvino-int8@f32" and report["passed"]
+    assert report["accuracy_reference"] - report["accuracy_artefact"] <= 0.02
+    assert out.is_file() and out.with_suffix(".bin").stat().st_size > 0
+    bench = _invoke(
+        "bench", str(out), "--runtime", "openvino", "--ov-precision", "f32",
+        "--batch-sizes", "2", "--runs", "2", "--warmup", "0", "--json", "--quiet",
+    )  # fmt: skip
+    assert bench.exit_code == 0, bench.output
+    (record,) = json.loads(bench.stdout)
+    assert (record["runtime"], record["inference_precision"]) == ("openvino-int8@f32", "f32")
+
+
+def test_bench_runtime_choice_and_bf16_where_missing(run_dir, tmp_path):
+    onnx_path = tmp_path / "cnn.onnx"
+    assert _invoke("convert", str(run_dir), "--out", str(onnx_path), "--quiet").exit_code == 0
+    timing = ("--batch-sizes", "1", "--runs", "1", "--warmup", "0", "--json", "--quiet")
+    result = _invoke("bench", str(onnx_path), "--runtime", "onnxruntime", *timing)
+    assert [r["runtime"] for r in json.loads(result.stdout)] == ["onnxruntime-fp32"]
+    bad = _invoke("bench", str(onnx_path), "--runtime", "tvm", *timing)
+    assert bad.exit_code == 2 and "onnxruntime, openvino" in bad.output
+    if "bf16" not in default_inference_precisions():
+        _one_line_error(
+            _invoke("bench", str(onnx_path), "--ov-precision", "bf16", *timing),
+            "--ov-precision bf16 needs a CPU with bf16",
+        )
+
+
+def test_calibration_data_with_other_classes_is_refused(run_dir, tmp_path):
+    out = tmp_path / "cnn.int8.onnx"
+    result = _invoke(
+        "convert", str(run_dir), "--precision", "int8", "--calib-data",
+        "builtin:digits?classes=0-3", "--out", str(out), "--quiet",
+    )  # fmt: skip
+    _one_line_error(result, "--calib-data builtin:digits?classes=0-3 has 4 classes but the model")
+    assert not list(tmp_path.iterdir())
 
 
 def test_bench_missing_tensorrt_is_a_clear_error(tmp_path):
