@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import _common
-import numpy as np
 from bench_latency import interleave, percentiles_ms, random_inputs
 
 RECURRENT = ("simple_rnn", "gru", "lstm")
