@@ -1,4 +1,5 @@
-"""Keras -> ONNX for every registry model, with the parity gate at two batch sizes/lengths.
+"""Keras -> ONNX for every registry model, with the parity gate at two batch sizes/lengths, read by
+two runtimes: ONNX Runtime and OpenVINO (f32 compute), both within 1e-4 of Keras.
 
 Backbones (12 variants) are the slow part (10-25 s each on 2 cores), so they carry `slow`; they
 still run in the default suite (`-m "not slow"` skips them).
@@ -7,6 +8,7 @@ still run in the default suite (`-m "not slow"` skips them).
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from unittest import mock
 
 import keras
@@ -18,13 +20,26 @@ import pytest
 import zoo
 from convert.export_utils import export_ready_copy
 from convert.gate import verify
+from convert.lowering import quantize_fp16, quantize_int8
 from convert.onnx import export_onnx, export_onnx_proto, unconverted_ops
+from convert.runners import OnnxRuntimeRunner, OpenVinoRunner
 from tests.zoo.helpers import small_input_shape
 
 BATCH_SIZES = (1, 3)
 SEQ_LENS = (5, 12)
 SMALL_MODELS = [name for name in zoo.list_models() if not zoo.model_info(name).pretrained]
 BACKBONE_MODELS = [name for name in zoo.list_models() if zoo.model_info(name).pretrained]
+# tf2onnx traces Keras 3 recurrent layers into `Loop` graphs OpenVINO refuses; the fused-operator
+# emitter (convert.onnx_recurrent) makes them readable. Strict: remove once the emitter is in.
+_NO_EMITTER = importlib.util.find_spec("convert.onnx_recurrent") is None
+RECURRENT_XFAIL = pytest.mark.xfail(
+    _NO_EMITTER, strict=True, reason="OpenVINO cannot read tf2onnx's Loop-based recurrent graphs"
+)
+
+
+def _param(name: str):
+    recurrent = zoo.model_info(name).task == "sequence"
+    return pytest.param(name, marks=[RECURRENT_XFAIL] if recurrent else [])
 
 
 def _roundtrip(name: str, tmp_path) -> None:
@@ -43,15 +58,21 @@ def _roundtrip(name: str, tmp_path) -> None:
         assert {tuple(s) for s in report.shapes} >= {(1, 5, 10), (3, 12, 10)}
     else:
         assert {s[0] for s in report.shapes} == set(BATCH_SIZES)
+    # The second reader: OpenVINO at f32 compute, same inputs, same tolerance.
+    runner = OpenVinoRunner(path, inference_precision="f32")
+    assert runner.runtime == "openvino-fp32@f32"
+    ov_report = verify(runner, model, batch_sizes=BATCH_SIZES, seq_lens=SEQ_LENS)
+    assert ov_report.passed, ov_report.format_table()
+    assert ov_report.outputs[0].max_abs < 1e-4
 
 
-@pytest.mark.parametrize("name", SMALL_MODELS)
+@pytest.mark.parametrize("name", [_param(name) for name in SMALL_MODELS])
 def test_registry_model_round_trips(name, tmp_path):
     _roundtrip(name, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", BACKBONE_MODELS)
+@pytest.mark.parametrize("name", [_param(name) for name in BACKBONE_MODELS])
 def test_backbone_model_round_trips(name, tmp_path):
     _roundtrip(name, tmp_path)
 
@@ -124,3 +145,31 @@ def test_masking_survives_export(name, tmp_path):
     # Padding must not change the answer: the same rows without the padded tail agree.
     short = session.run(None, {"sequence": x[:1, :4]})[0]
     np.testing.assert_allclose(short, got[:1], atol=1e-5)
+
+
+@pytest.mark.parametrize("precision", ["fp16", "int8"])
+@pytest.mark.parametrize("name", ["cnn", "lstm", "gru"])
+def test_lowered_onnx_files_run_in_openvino(name, precision, tmp_path):
+    """OpenVINO reads the fp16 (float16 weights, float32 I/O) and the int8 (QDQ) files."""
+    if name != "cnn" and _NO_EMITTER:
+        pytest.skip("recurrent ONNX graphs are OpenVINO-readable with convert.onnx_recurrent")
+    model = zoo.create_model(name, input_shape=small_input_shape(name))
+    fp32 = export_onnx(model, tmp_path / f"{name}.onnx")
+    if precision == "fp16":
+        path = quantize_fp16(fp32, tmp_path / f"{name}.fp16.onnx")
+        report = verify(OpenVinoRunner(path, inference_precision="f32"), model, precision="fp16")
+        assert report.passed, report.format_table()
+        return
+    calibration = np.concatenate(verify_inputs(model))
+    path = quantize_int8(fp32, tmp_path / f"{name}.int8.onnx", calibration)
+    runner = OpenVinoRunner(path, inference_precision="f32")
+    assert runner.runtime == "openvino-int8@f32"
+    # Both runtimes read the same scales and zero points: they agree to one output step.
+    report = verify(runner, OnnxRuntimeRunner(path), precision="int8", atol=1 / 255 * 1.01)
+    assert report.passed and report.top1_agreement == 1.0, report.format_table()
+
+
+def verify_inputs(model) -> list[np.ndarray]:
+    from convert.gate import generate_inputs
+
+    return generate_inputs(tuple(model.inputs[0].shape[1:]), (16,), (12,))
