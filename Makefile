@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.kerazoo-installed
 
-.PHONY: demo test test-zoo-jax lint clean
+.PHONY: demo test test-zoo-jax lint-imports lint clean
 
 $(STAMP): setup.cfg constraints.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,13 @@ demo: $(STAMP)
 		runs/demo/transfer/model.int8.onnx --batch-sizes 1,64
 
 test: $(STAMP)
+	$(MAKE) lint-imports
 	$(BIN)/python -m pytest -q --nbmake tests notebooks
 	$(MAKE) test-zoo-jax
+
+# The layering in setup.cfg's [importlinter]: finetune | convert over zoo, no cycles in convert.
+lint-imports: $(STAMP)
+	$(BIN)/lint-imports
 
 test-zoo-jax: $(STAMP)
 	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/zoo
