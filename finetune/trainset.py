@@ -44,9 +44,8 @@ class TrainData:
         self.steps = max(1, math.ceil(self.size / self.batch_size))
         self.source, self.x, self.y = "loader", None, None
         files = None if augment else data.train_files
-        decoder = data.image_decoder() if files is not None else None
-        if decoder is not None and len(files[0]) == self.size:
-            self.source, self._decode = "files", decoder
+        if files is not None and len(files[0]) == self.size:
+            self.source = "files"
             self.x, self.y = tf.constant(files[0]), tf.constant(files[1])
         elif not augment and files is None:
             decoded = self.size * 4 * math.prod(d or 1 for d in data.input_shape)
@@ -74,9 +73,8 @@ class TrainData:
         positions = tf.data.Dataset.range(self.size)
         if self.source == "files":
             files = positions.map(lambda i: (tf.gather(x, order(i)), tf.gather(y, order(i))))
-            images = files.map(self._decode, num_parallel_calls=tf.data.AUTOTUNE)
-            # A file that fails to decode is dropped with a logged warning (the loader's rule).
-            return images.ignore_errors(log_warning=True).batch(self.batch_size)
+            # A file that fails to decode is dropped with a warning (the loader's rule).
+            return self.data.decode_files(files).batch(self.batch_size)
         return positions.batch(self.batch_size).map(
             lambda i: (tf.gather(x, order(i)), tf.gather(y, order(i)))
         )

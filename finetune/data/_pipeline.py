@@ -4,13 +4,12 @@ top of `zoo.data.resolve_data` (which owns the split rules and the image decodin
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import tensorflow as tf
 
-from finetune.data._tfdata import Builder, image_decoder
+from finetune.data._tfdata import Builder, decode_files
 from zoo.data import (
     DEFAULT_VAL_SPLIT,
     DataSpec,
@@ -51,21 +50,21 @@ class LoadedData:
     train_files: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(default=None, repr=False)
     resolved: ResolvedData | None = dataclasses.field(default=None, repr=False)
 
-    def image_decoder(self) -> Callable:
-        """`(path, label) -> (image, label)`: how `train_files` become model inputs in tf.data.
+    def decode_files(self, files: tf.data.Dataset) -> tf.data.Dataset:
+        """`(path, label)` elements -> `(image, label)`: how `train_files` become model inputs.
 
         `train_files` holds an image folder's training split as `(paths, labels)` in the loader's
         seeded order (None for in-memory sources), so a trainer can stream its own per-epoch
-        order instead of this object's `train` pipeline.
+        order instead of this object's `train` pipeline. Images are decoded by `zoo.data`, as
+        in every other pipeline; a file that fails to decode is dropped with a warning.
 
         Example:
             >>> paths, labels = data.train_files
-            >>> images = tf.data.Dataset.from_tensor_slices((paths, labels)).map(
-            ...     data.image_decoder())
+            >>> images = data.decode_files(tf.data.Dataset.from_tensor_slices((paths, labels)))
         """
         if self.task != "image":
-            raise ValueError(f"Only image data has a decoder. Received: task={self.task!r}")
-        return image_decoder(tuple(self.input_shape))
+            raise ValueError(f"Only image data has files to decode. Received: task={self.task!r}")
+        return decode_files(files, tuple(self.input_shape))
 
     def arrays(
         self, split: str = "train", limit: int | None = None

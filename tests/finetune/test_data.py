@@ -1,4 +1,8 @@
-"""finetune.data: spec parsing, image folders, .npz files, builtin sets, filters and splits."""
+"""finetune.data: tf.data pipelines over zoo.data (folders, .npz files, builtin sets), and the
+proof that they feed training the examples and pixels `zoo.data.load_arrays` gives calibration.
+
+Spec parsing, split rules and .npz validation are tested without TensorFlow in
+tests/zoo/test_data.py."""
 
 from __future__ import annotations
 
@@ -6,11 +10,11 @@ import io
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 from PIL import Image
 
-from finetune.data import DataSpec, builtin_info, list_builtin, load_data, parse_data_spec
+from finetune.data import load_data
+from tests.zoo.test_data import write_photo_folder
+from zoo.data import load_arrays
 
 # --- fixtures -------------------------------------------------------------------------------
 
@@ -46,78 +50,6 @@ def data_image_folder(tmp_path):
 def _npz(path, **arrays):
     np.savez(path, **arrays)
     return str(path)
-
-
-# --- parse_data_spec ------------------------------------------------------------------------
-
-
-def test_parse_forms_and_query():
-    assert parse_data_spec("some/dir") == DataSpec("folder", "some/dir")
-    assert parse_data_spec(" data.NPZ ") == DataSpec("npz", "data.NPZ")
-    spec = parse_data_spec("builtin:digits?classes=5-7,9&per_class=3")
-    assert spec == DataSpec("builtin", "digits", (5, 6, 7, 9), 3)
-    assert str(spec) == "builtin:digits?classes=5,6,7,9&per_class=3"
-    assert parse_data_spec("photos?classes=cat,dog").classes == ("cat", "dog")
-
-
-@pytest.mark.parametrize(
-    "spec, message",
-    [
-        ("", "should name a folder"),
-        ("builtin:nope", "valid names: basic_motions, digits"),
-        ("dir?colour=red", "valid options: classes, per_class"),
-        ("dir?classes=9-5", "LOW <= HIGH"),
-        ("dir?classes=1,,2", "empty entry"),
-        ("dir?classes=-1", ">= 0"),
-        ("dir?per_class=0", "positive integer"),
-        ("dir?per_class=2&per_class=3", "given twice"),
-        ("dir?classes=", "needs a value"),
-    ],
-)
-def test_parse_errors(spec, message):
-    with pytest.raises(ValueError, match=message):
-        parse_data_spec(spec)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text())
-def test_parse_raises_only_value_error(text):
-    try:
-        spec = parse_data_spec(text)
-    except ValueError:
-        return
-    assert parse_data_spec(str(spec)) == spec
-
-
-_NAMES = st.text(st.characters(blacklist_characters=",&=?-", blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=6)  # fmt: skip
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    source=st.sampled_from(["builtin:digits", "data.npz", "a/b", "~/x y"]),
-    classes=st.none()
-    | st.lists(
-        st.integers(0, 50) | _NAMES.filter(lambda s: not s.strip().isdigit()),
-        min_size=1,
-        max_size=5,
-    ),  # fmt: skip
-    per_class=st.none() | st.integers(1, 10_000),
-)
-def test_parse_round_trip(source, classes, per_class):
-    query = []
-    if classes is not None:
-        query.append("classes=" + ",".join(str(c) for c in classes))
-    if per_class is not None:
-        query.append(f"per_class={per_class}")
-    spec = parse_data_spec(source + ("?" + "&".join(query) if query else ""))
-    expected = None if classes is None else tuple(dict.fromkeys(c if isinstance(c, int) else c.strip() for c in classes))  # fmt: skip
-    assert (spec.classes, spec.per_class) == (expected, per_class)
-    assert parse_data_spec(str(spec)) == spec
-
-
-@given(st.integers(0, 500), st.integers(0, 20))
-def test_parse_range_expands(low, width):
-    assert parse_data_spec(f"d?classes={low}-{low + width}").classes == tuple(range(low, low + width + 1))  # fmt: skip
 
 
 # --- image folders --------------------------------------------------------------------------
@@ -233,51 +165,6 @@ def test_npz_padded_with_lengths(tmp_path):
     assert sorted((row[:, 0] != 0).sum() for row in xs) == [1, 2, 4]
 
 
-@pytest.mark.parametrize(
-    "task, shape, arrays, message",
-    [
-        ("image", (8, 8, 1), dict(x=np.zeros((4, 8, 8)), y=[0, 1, 0]), "x has 4 rows but y has 3"),
-        ("image", (8, 8, 1), dict(x=np.full((2, 8, 8), np.nan), y=[0, 1]), "x contains NaN or inf"),
-        ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8)), y=[0, -1]), "y has negative labels"),
-        ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8)), y=[0.0, 0.5]), "non-integer"),
-        (
-            "image",
-            (8, 8, 1),
-            dict(x=np.zeros((2, 8, 8)), y=[0, 2], class_names=["a", "b"]),
-            "label 2 but class_names lists 2",
-        ),  # fmt: skip
-        ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8)), y=np.eye(2)), "argmax"),
-        ("image", (8, 8, 1), dict(x=np.zeros((2, 8)), y=[0, 1]), "looks like sequences"),
-        ("sequence", (None, 3), dict(x=np.zeros((2, 8, 8, 1)), y=[0, 1]), "looks like images"),
-        (
-            "sequence",
-            (None, 3),
-            dict(x=np.zeros((2, 5, 4)), y=[0, 1]),
-            r"\[4\] features per step but the model takes 3",
-        ),  # fmt: skip
-        ("sequence", (3, 4), dict(x=np.zeros((2, 5, 4)), y=[0, 1]), "up to 5 steps"),
-        (
-            "sequence",
-            (None, 4),
-            dict(x=np.zeros((2, 5, 4)), y=[0, 1], lengths=[0, 9]),
-            "lengths for x should be in 1..5",
-        ),  # fmt: skip
-        (
-            "sequence",
-            (None, 4),
-            dict(x=np.zeros((2, 5, 4)), y=[0, 1], x_val=np.zeros((1, 5, 4))),
-            "x_val and y_val go together",
-        ),  # fmt: skip
-        ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8))), "needs arrays 'x' and 'y'"),
-    ],
-)
-def test_npz_validation_errors(tmp_path, task, shape, arrays, message):
-    path = _npz(tmp_path / "data.npz", **arrays)
-    with pytest.raises(ValueError, match=message) as error:
-        load_data(path, task=task, input_shape=shape)
-    assert "\n" not in str(error.value) and "data.npz" in str(error.value)
-
-
 def test_npz_missing_and_corrupt_file(tmp_path):
     with pytest.raises(ValueError, match="no such file"):
         load_data(str(tmp_path / "nope.npz"), task="image", input_shape=(8, 8, 1))
@@ -287,13 +174,6 @@ def test_npz_missing_and_corrupt_file(tmp_path):
 
 
 # --- builtin sets ---------------------------------------------------------------------------
-
-
-def test_list_builtin_has_real_image_and_sequence_sets():
-    names = list_builtin()
-    assert {"digits", "digits_rows", "japanese_vowels"} <= set(names)
-    assert builtin_info("digits").task == "image"
-    assert builtin_info("japanese_vowels").item_shape == (None, 12)
 
 
 @pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
@@ -320,33 +200,6 @@ def test_builtin_sequences():
         load_data("builtin:digits", task="sequence", input_shape=(None, 8))
 
 
-def test_classes_and_per_class_filtering():
-    data = load_data("builtin:digits?classes=5-9&per_class=4", task="image", input_shape=(8, 8, 1), seed=3)  # fmt: skip
-    assert data.class_names == ["5", "6", "7", "8", "9"] and data.num_classes == 5
-    x, y = data.arrays("train")
-    assert np.bincount(y).tolist() == [4] * 5
-    assert set(data.arrays("test")[1]) == set(range(5)) and data.num_val > 20
-    again = load_data("builtin:digits?classes=5-9&per_class=4", task="image", input_shape=(8, 8, 1), seed=3)  # fmt: skip
-    np.testing.assert_array_equal(again.arrays("train")[0], x)
-    with pytest.raises(ValueError, match="out of range"):
-        load_data("builtin:digits?classes=8-12", task="image", input_shape=(8, 8, 1))
-    with pytest.raises(ValueError, match="unknown class name 'seven'"):
-        load_data("builtin:digits?classes=1,seven", task="image", input_shape=(8, 8, 1))
-    with pytest.raises(ValueError, match="at least 2 classes"):
-        load_data("builtin:digits?classes=3", task="image", input_shape=(8, 8, 1))
-
-
-def test_val_split_reproducible_and_seeded():
-    def val(seed):
-        data = load_data("builtin:digits", task="image", input_shape=(8, 8, 1), seed=seed)
-        return data.arrays("val")
-
-    first, same, other = val(0), val(0), val(1)
-    np.testing.assert_array_equal(first[0], same[0])
-    assert not np.array_equal(first[0], other[0])
-    assert np.bincount(first[1]).min() >= 25  # stratified: every digit ~20% of its ~144
-
-
 def test_augment_changes_train_only():
     plain = load_data("builtin:digits", task="image", input_shape=(16, 16, 1), batch_size=16)
     augmented = load_data("builtin:digits", task="image", input_shape=(16, 16, 1), batch_size=16, augment=True)  # fmt: skip
@@ -365,3 +218,64 @@ def test_cnn_trains_one_step_on_builtin_digits():
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
     history = model.fit(data.train, steps_per_epoch=1, epochs=1, verbose=0)
     assert np.isfinite(history.history["loss"][0])
+
+
+# --- training and calibration see the same examples and pixels -----------------------------
+
+
+def _pipeline(dataset) -> tuple[np.ndarray, np.ndarray]:
+    batches = list(dataset.as_numpy_iterator())
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+def _sorted_rows(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    order = np.lexsort(x.reshape(len(x), -1).T[::-1])
+    return x[order], y[order]
+
+
+@pytest.mark.parametrize("shape", [(28, 28, 1), (32, 32, 3)])
+def test_digits_val_and_train_pipelines_match_load_arrays(shape):
+    data = load_data("builtin:digits", task="image", input_shape=shape, batch_size=100, seed=4)
+    val = load_arrays("builtin:digits", task="image", input_shape=shape, split="val", seed=4)
+    x, y = data.arrays("val")
+    np.testing.assert_array_equal(x, val.x)
+    np.testing.assert_array_equal(y, val.y)
+    np.testing.assert_array_equal(_pipeline(data.val)[0], val.x)  # what fit() validates on
+    train = load_arrays("builtin:digits", task="image", input_shape=shape, seed=4)
+    shuffled = _sorted_rows(*_pipeline(data.train))  # shuffled each epoch: compare as sets
+    expected = _sorted_rows(train.x, train.y)
+    np.testing.assert_array_equal(shuffled[0], expected[0])
+    np.testing.assert_array_equal(shuffled[1], expected[1])
+
+
+@pytest.mark.parametrize("shape", [(64, 48, 3), (150, 200, 1), (96, 96, 3), (427, 640, 3)])
+def test_image_folder_pipelines_feed_the_pixels_load_arrays_gives(tmp_path, shape):
+    """JPEG photos and PNG/GIF crops (RGB, gray, RGBA, palette, 16-bit) at several model sizes
+    and channel counts: every tf.data path decodes them bit for bit as load_arrays does."""
+    root = str(write_photo_folder(tmp_path / "photos"))
+    data = load_data(root, task="image", input_shape=shape, batch_size=4, val_split=0.34)
+    val = load_arrays(root, task="image", input_shape=shape, split="val", val_split=0.34)
+    train = load_arrays(root, task="image", input_shape=shape, val_split=0.34)
+    np.testing.assert_array_equal(data.arrays("val")[0], val.x)
+    np.testing.assert_array_equal(data.arrays("train")[0], train.x)
+    np.testing.assert_array_equal(_pipeline(data.val)[0], val.x)
+    import tensorflow as tf
+
+    streamed = data.decode_files(tf.data.Dataset.from_tensor_slices(data.train_files)).batch(5)
+    x, y = _pipeline(streamed)  # what TrainData streams each epoch, in the loader's order
+    np.testing.assert_array_equal(x, train.x)
+    np.testing.assert_array_equal(y, train.y)
+
+
+def test_decode_files_drops_a_file_that_fails_to_decode(tmp_path):
+    import tensorflow as tf
+
+    root = write_photo_folder(tmp_path / "photos")
+    data = load_data(str(root), task="image", input_shape=(16, 16, 3), val_split=0)
+    broken = tmp_path / "broken.png"
+    broken.write_bytes((root / "china" / "rgb.png").read_bytes()[:300])
+    paths = [str(root / "china" / "rgb.png"), str(broken), str(root / "flower" / "gray.png")]
+    files = tf.data.Dataset.from_tensor_slices((paths, np.array([0, 0, 1], np.int32)))
+    with pytest.warns(UserWarning, match="broken.png"):
+        x, y = _pipeline(data.decode_files(files).batch(8))
+    assert x.shape == (2, 16, 16, 3) and y.tolist() == [0, 1]

@@ -5,6 +5,9 @@ calibration (`load_arrays`) both use this module, so the pixels a model is calib
 verified on are bit-for-bit the pixels it was trained on.
 
 Decisions:
+- A JPEG bigger than twice the model input is decoded at a reduced DCT scale (Pillow's `draft`,
+  never below the input size) before the resize: 2-4x less work for photos, and the same
+  pixels in training and calibration because both call `decode_image`.
 - Decoding keeps grayscale files gray and makes every other mode RGB: palette colours are looked
   up, alpha is dropped (not composited, as tf.io.decode_image did), 16-bit samples keep their
   high byte (as tf.image.convert_image_dtype does). A GIF gives its first frame. EXIF rotation
@@ -28,8 +31,13 @@ LUMA = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
 _GRAY_MODES = ("1", "L", "LA", "F")
 
 
-def read_pixels(path: str | os.PathLike[str] | bytes) -> np.ndarray:
+def read_pixels(
+    path: str | os.PathLike[str] | bytes, at_least: tuple[int, int] | None = None
+) -> np.ndarray:
     """An image file's pixels as uint8 (H, W, 1) for grayscale files, else (H, W, 3) RGB.
+
+    `at_least=(height, width)` lets a JPEG decode at a reduced DCT scale (1/2, 1/4 or 1/8)
+    that is still at least that size: much less work for photos bigger than the model input.
 
     Example:
         >>> read_pixels("photos/cat/1.png").shape
@@ -40,6 +48,8 @@ def read_pixels(path: str | os.PathLike[str] | bytes) -> np.ndarray:
     if isinstance(path, bytes):  # tf.numpy_function hands paths over as bytes
         path = os.fsdecode(path)
     with Image.open(path) as image:
+        if at_least is not None and image.format == "JPEG":
+            image.draft(image.mode, (at_least[1], at_least[0]))
         if image.mode.startswith("I"):
             # 16-bit gray samples: keep the high byte, as TensorFlow's PNG decoder does.
             wide = np.asarray(image).astype(np.int64)
@@ -90,7 +100,7 @@ def decode_image(path: str | os.PathLike[str] | bytes, shape: tuple[int, int, in
         >>> decode_image("photos/cat/1.jpg", (224, 224, 3)).dtype
         dtype('float32')
     """
-    return to_shape(read_pixels(path), shape)
+    return to_shape(read_pixels(path, at_least=shape[:2]), shape)
 
 
 def _resize_plane(plane: np.ndarray, height: int, width: int) -> np.ndarray:
