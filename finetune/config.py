@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from zoo.runs import read_yaml_mapping
+
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_MODEL = "cnn"
 DEFAULT_DATA = "builtin:digits"
@@ -298,6 +300,5 @@ def resolved_keys() -> tuple[str, ...]:
 
 def config_from_run_yaml(path: str | os.PathLike[str]) -> FinetuneConfig:
     """Read RUN_DIR/config.yaml back, ignoring the resolved facts written beside the options."""
-    with open(path, encoding="utf-8") as handle:
-        values = yaml.safe_load(handle) or {}
+    values = read_yaml_mapping(path)
     return config_from_dict({k: v for k, v in values.items() if k not in resolved_keys()})

@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-import yaml
+from zoo.runs import RunPaths, read_run_config
 
 CLASSIFIER_NAME = "predictions"
 
@@ -147,17 +147,13 @@ def resolve_from(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
     """`--from` -> (the .keras file, the earlier run's config or {} for a bare file)."""
     source = Path(path)
     if source.is_dir():
-        keras_file, config_file = source / "model.keras", source / "config.yaml"
+        keras_file = RunPaths(source).model
         if not keras_file.is_file():
             raise ValueError(
                 f"--from should be a run directory holding model.keras, or a .keras file. "
                 f"Received: from={str(path)!r} (no model.keras in it)"
             )
-        config = {}
-        if config_file.is_file():
-            with open(config_file, encoding="utf-8") as handle:
-                config = yaml.safe_load(handle) or {}
-        return keras_file, config
+        return keras_file, read_run_config(source)
     if source.is_file() and source.suffix == ".keras":
         return source, {}
     raise ValueError(

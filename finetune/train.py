@@ -39,7 +39,7 @@ class FinetuneResult:
 
     @property
     def model_path(self) -> Path:
-        return self.run_dir / "model.keras"
+        return RunPaths(self.run_dir).model
 
 
 def _echo_for(cfg: FinetuneConfig, dist: Any = None):
@@ -55,7 +55,7 @@ def _echo_for(cfg: FinetuneConfig, dist: Any = None):
 
 def _resume_config(cfg: FinetuneConfig) -> FinetuneConfig:
     """On resume the saved config wins; an explicitly different training option is an error."""
-    saved_path = Path(cfg.out) / "config.yaml"
+    saved_path = RunPaths(Path(cfg.out)).config
     if not saved_path.is_file():
         raise ValueError(
             f"Nothing to resume in {cfg.out!r}: it has no config.yaml. "
@@ -433,5 +433,5 @@ def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths | None) -> Non
 
 def load_metrics(run_dir: str | Path) -> dict[str, Any]:
     """metrics.json of a finished run."""
-    with open(Path(run_dir) / "metrics.json", encoding="utf-8") as handle:
+    with open(RunPaths(Path(run_dir)).metrics, encoding="utf-8") as handle:
         return json.load(handle)

@@ -46,7 +46,7 @@ def test_each_epoch_is_a_seeded_permutation_that_a_resume_repeats(
     stream = _batches(train.epochs(0, 3, spare=False))
     assert len(stream) == 3 * train.steps
     epochs = [stream[i * train.steps : (i + 1) * train.steps] for i in range(3)]
-    everything = sorted(_rows(_batches(data._plain["train"]())))
+    everything = sorted(_rows([data.arrays("train")]))
     for epoch in epochs:  # each epoch holds every example once
         assert sorted(_rows(epoch)) == everything
     assert _rows(epochs[0]) != _rows(epochs[1])  # and is shuffled anew
