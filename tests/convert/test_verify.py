@@ -128,3 +128,64 @@ def test_convert_argument_errors(tmp_path, kwargs, message):
 def test_lazy_package_api():
     assert callable(convert.verify) and callable(convert.benchmark)
     assert convert.export_onnx is onnx_export.export_onnx
+
+
+def test_bf16_compute_is_judged_by_the_bf16_criteria():
+    """A bf16-compute reading (here Keras' mixed_bfloat16, same weights) of the digits-trained cnn
+    fails fp32's 1e-4 but passes the bf16 row it is judged by: the criteria follow the runner's
+    inference precision."""
+    import keras
+
+    from convert.gate import criteria
+    from convert.runners import KerasRunner
+    from tests.convert.digits import trained_cnn_run
+
+    x, y = digits_arrays()
+    model = zoo.load_model(trained_cnn_run() / "model.keras")
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    try:
+        low = zoo.create_model("cnn")
+    finally:
+        keras.config.set_dtype_policy("float32")
+    low.set_weights(model.get_weights())
+    runner = KerasRunner(low)
+    assert runner.inference_precision == "bf16" and criteria("fp32", "bf16") == "bf16"
+    report = verify(runner, model, (x[TRAIN:], y[TRAIN:]), precision="fp32")
+    assert report.criteria == "bf16" and report.atol == 5e-2
+    assert report.passed, report.format_table()
+    assert report.outputs[0].max_abs > 1e-4  # bf16 rounding is real: fp32's row would fail it
+    strict = verify(runner, model, (x[TRAIN:], y[TRAIN:]), precision="fp32", atol=1e-4, rtol=1e-3)
+    assert not strict.passed
+
+
+def test_openvino_reports_the_precision_it_computes_in(tmp_path):
+    from convert.openvino import has_bf16
+    from convert.runners import OpenVinoRunner
+
+    path = onnx_export.export_onnx(zoo.create_model("cnn", filters=(8,)), tmp_path / "cnn.onnx")
+    runner = OpenVinoRunner(path, inference_precision="bf16")
+    expected = "bf16" if has_bf16() else "f32"  # OpenVINO silently falls back to f32
+    assert runner.runtime == f"openvino-fp32@{expected}"
+    assert runner.input_shape == (None, 28, 28, 1)
+    for batch in (1, 5):  # the batch axis stays dynamic
+        assert runner.run(np.zeros((batch, 28, 28, 1), "float32"))[0].shape == (batch, 10)
+
+
+def test_a_failed_openvino_ir_is_set_aside_with_its_weights(tmp_path):
+    zoo.create_model("cnn", filters=(8,), dense_units=8).save(tmp_path / "model.keras")
+    (tmp_path / "model.xml").write_text("an earlier IR")
+    with pytest.raises(convert.GateError, match="failed the parity gate"):
+        convert.convert(
+            tmp_path / "model.keras", to="openvino", atol=1e-12, rtol=0.0, overwrite=True
+        )
+    assert (tmp_path / "model.xml").read_text() == "an earlier IR"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "model.failed.bin",
+        "model.failed.xml",
+        "model.failed.xml.report.json",
+        "model.keras",
+        "model.xml",
+    ]
+    result = convert.convert(tmp_path / "model.keras", to="openvino", overwrite=True)
+    assert result.passed and result.report.runtime == "openvino-fp32@f32"
+    assert (tmp_path / "model.bin").stat().st_size > 0
