@@ -395,3 +395,11 @@ def test_large_jpeg_decodes_at_a_reduced_scale_close_to_a_full_decode(tmp_path):
     fast = decode_image(tmp_path / "big.jpg", (160, 240, 3))
     full = to_shape(np.asarray(Image.open(tmp_path / "big.jpg").convert("RGB")), (160, 240, 3))
     assert np.abs(fast - full).mean() < 3.0 and not np.array_equal(fast, full)
+
+
+@pytest.mark.parametrize("shape", [(150, 200, 3), (64, 48, 1), (300, 420, 3), (96, 96, 1)])
+def test_decode_image_equals_to_shape_of_the_read_pixels(photo_folder, shape):
+    """decode_image works on Pillow's bands for speed; the values are those of the array path."""
+    for path in sorted(photo_folder.rglob("*.*")):
+        expected = to_shape(read_pixels(path, at_least=shape[:2]), shape)
+        np.testing.assert_array_equal(decode_image(path, shape), expected, err_msg=str(path))
