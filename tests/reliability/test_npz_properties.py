@@ -1,7 +1,8 @@
 """Property: any `.npz` (odd shapes, dtypes, labels) loads or raises a one-line ValueError.
 
-tests/finetune/test_data.py covers the data-spec parser with hypothesis; this covers the arrays
-behind a `FILE.npz` spec, which come from users' own code.
+tests/zoo/test_data.py covers the data-spec parser with hypothesis; this covers the arrays
+behind a `FILE.npz` spec, which come from users' own code, through finetune's `load_data` and
+through `zoo.data.load_arrays` (which also resizes them, as calibration does).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from finetune.data import load_data
+from zoo.data import load_arrays
 
 DTYPES = st.sampled_from(["float32"] * 3 + ["float64", "int64", "uint8", "bool", "complex64", "U2"])
 SIDE = st.integers(0, 6)
@@ -64,6 +66,7 @@ def test_any_npz_loads_or_raises_value_error(tmp_path, xy, task):
     shape = (8, 8, 1) if task == "image" else (None, None)
     try:
         load_data(str(path), task=task, input_shape=shape, batch_size=2, val_split=0.0)
+        load_arrays(str(path), task=task, input_shape=shape, val_split=0.0)
     except ValueError as error:
         assert "\n" not in str(error).strip() and "data.npz" in str(error), str(error)
     except Exception as error:  # the property: nothing but ValueError escapes

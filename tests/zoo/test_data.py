@@ -308,6 +308,7 @@ def test_npz_splits_and_padding(tmp_path):
         ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8)), y=[0.0, 0.5]), "non-integer"),
         ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8)), y=np.eye(2)), "argmax"),
         ("image", (8, 8, 1), dict(x=np.zeros((2, 8)), y=[0, 1]), "looks like sequences"),
+        ("image", (8, 8, 1), dict(x=np.zeros((2, 0, 6)), y=[0, 1]), "H, W >= 1"),
         ("sequence", (None, 3), dict(x=np.zeros((2, 8, 8, 1)), y=[0, 1]), "looks like images"),
         ("sequence", (3, 4), dict(x=np.zeros((2, 5, 4)), y=[0, 1]), "up to 5 steps"),
         ("image", (8, 8, 1), dict(x=np.zeros((2, 8, 8))), "needs arrays 'x' and 'y'"),

@@ -205,10 +205,10 @@ def _images(x: np.ndarray, name: str, origin: str, input_shape: tuple) -> np.nda
         )
     if x.ndim == 3:
         x = x[..., None]
-    if x.ndim != 4 or x.shape[-1] not in (1, 3):
+    if x.ndim != 4 or x.shape[-1] not in (1, 3) or 0 in x.shape[1:3]:
         raise ValueError(
-            f"{origin}: {name} should be images (N, H, W) or (N, H, W, C) with C 1 or 3. "
-            f"Received: {name}.shape={x.shape}"
+            f"{origin}: {name} should be images (N, H, W) or (N, H, W, C) with H, W >= 1 and C "
+            f"1 or 3. Received: {name}.shape={x.shape}"
         )
     _check_finite(x, name, origin)
     if x.dtype.kind == "f" and x.size and float(x.max()) <= 1.0:
