@@ -23,6 +23,9 @@ from typing import Any
 TASKS = ("image", "sequence")
 # What create_model accepts for `weights` besides None and a path, per builder.
 PRETRAINED_TAGS = ("imagenet",)
+# `create_model(weights=DEFAULT_WEIGHTS)` means the model's own default (`default_weights`):
+# "imagenet" for backbone models, as keras.applications does, None (random init) for the others.
+DEFAULT_WEIGHTS = "default"
 
 
 class UnknownModelError(ValueError):
@@ -48,6 +51,7 @@ class ModelInfo:
     pretrained: tuple[str, ...] = ()
     preprocessing: str = "none"
     min_input_size: int | None = None
+    default_weights: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
@@ -71,9 +75,11 @@ class _Entry:
     pretrained: tuple[str, ...]
     preprocessing: str
     min_input_size: int | None
+    default_weights: str | None = None
 
 
 _REGISTRY: dict[str, _Entry] = {}
+# Parameter counts of models registered at run time (not in zoo/_params.json), built once.
 _PARAMS_CACHE: dict[str, int] = {}
 
 
@@ -87,6 +93,7 @@ def register_model(
     preprocessing: str = "none",
     min_input_size: int | None = None,
     options: Mapping[str, Any] | None = None,
+    default_weights: str | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a builder under its function name.
 
@@ -105,6 +112,8 @@ def register_model(
         preprocessing: what the model expects as input, e.g. "raw pixels 0-255".
         min_input_size: the smallest height/width an image model accepts.
         options: option names and defaults, for a builder that takes `**options`.
+        default_weights: what `weights="default"` (create_model's default) loads: None (random
+            init) or one of `pretrained`, e.g. "imagenet" as keras.applications does.
     """
     if task not in TASKS:
         raise ValueError(f"task should be one of {TASKS}. Received: task={task!r}")
@@ -112,6 +121,11 @@ def register_model(
     if unknown_tags:
         raise ValueError(
             f"pretrained tags should be among {PRETRAINED_TAGS}. Received: {sorted(unknown_tags)}"
+        )
+    if default_weights is not None and default_weights not in pretrained:
+        raise ValueError(
+            f"default_weights should be None or one of pretrained={tuple(pretrained)}. "
+            f"Received: default_weights={default_weights!r}"
         )
 
     def decorator(builder: Callable[..., Any]) -> Callable[..., Any]:
@@ -144,6 +158,7 @@ def register_model(
             pretrained=tuple(pretrained),
             preprocessing=preprocessing,
             min_input_size=min_input_size,
+            default_weights=default_weights,
         )
         return builder
 
@@ -187,15 +202,20 @@ def _entry(name: str) -> _Entry:
 def model_info(name: str) -> ModelInfo:
     """The defaults and data contract of a registered model.
 
-    `params` is counted by building the model at its defaults once per process.
+    Never builds a model nor loads weights for the registry's own models: `params` (at the
+    model's defaults) comes from zoo/_params.json. A model registered at run time is built once
+    per process, with random weights, to count them.
 
     Example:
         >>> zoo.model_info("lstm").params
         19265
     """
+    from zoo._params import stored_params
+
     entry = _entry(name)
     if name not in _PARAMS_CACHE:
-        _PARAMS_CACHE[name] = int(create_model(name).count_params())
+        stored = stored_params().get(name) if entry.builder.__module__.startswith("zoo.") else None
+        _PARAMS_CACHE[name] = stored or int(create_model(name, weights=None).count_params())
     return ModelInfo(
         name=entry.name,
         task=entry.task,
@@ -207,6 +227,7 @@ def model_info(name: str) -> ModelInfo:
         pretrained=entry.pretrained,
         preprocessing=entry.preprocessing,
         min_input_size=entry.min_input_size,
+        default_weights=entry.default_weights,
     )
 
 
@@ -283,7 +304,7 @@ def create_model(
     *,
     input_shape: tuple[int | None, ...] | None = None,
     num_classes: int | None = None,
-    weights: str | os.PathLike[str] | None = None,
+    weights: str | os.PathLike[str] | None = DEFAULT_WEIGHTS,
     **options: Any,
 ):
     """Build a registered model: a built, uncompiled `keras.Model` named after the variant.
@@ -292,18 +313,24 @@ def create_model(
         name: a registered name (see `list_models()`).
         input_shape: without the batch axis. Defaults to the model's own.
         num_classes: 1 gives a sigmoid output, more a softmax. Defaults to the model's own.
-        weights: None (random init), "imagenet" (pretrained backbone, through Keras' download
-            cache), or a path: a backbone weights `.h5`, or whole-model `.keras`/`.weights.h5`.
+        weights: "default" (the model's own: `model_info(name).default_weights`, "imagenet"
+            for backbone models, None for the others), None (random init), "imagenet"
+            (pretrained backbone, through Keras' download cache), or a file path: the backbone's
+            weights (legacy `.h5` as keras.applications downloads, or Keras 3 `.weights.h5`),
+            or the whole model's (`.weights.h5`, `.keras`, legacy `.h5`), told apart by content.
         **options: the model's own options (see `model_info(name).options`).
 
     Example:
         >>> model = zoo.create_model("cnn", input_shape=(32, 32, 3), num_classes=5)
         >>> model.output_shape
         (None, 5)
+        >>> body = zoo.create_model("mobilenet_v2_gap", weights=None)  # random init, offline
     """
     from zoo import _weights
 
     entry = _entry(name)
+    if isinstance(weights, str) and weights == DEFAULT_WEIGHTS:
+        weights = entry.default_weights
     shape = _validate_input_shape(entry, entry.input_shape if input_shape is None else input_shape)
     classes = _validate_num_classes(
         entry, entry.num_classes if num_classes is None else num_classes

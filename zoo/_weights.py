@@ -10,7 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-WHOLE_MODEL_SUFFIXES = (".keras", ".weights.h5")
+from zoo._weight_files import load_weights_file
 
 
 def _keras_cache_dir() -> Path:
@@ -24,26 +24,21 @@ def _offline_error(name: str, error: Exception) -> ValueError:
     filename = match.group(1) if match else "the backbone's weights file"
     return ValueError(
         f"Could not download ImageNet weights for {name} (offline?). Put {filename} in "
-        f"{_keras_cache_dir()}/ or pass weights='/path/to/{filename}'. Cause: {error}"
+        f"{_keras_cache_dir()}/, or pass weights='/path/to/{filename}' (CLI: --weights PATH), "
+        f"or weights=None (CLI: --weights none) for random init. Cause: {_first_line(error)}"
     )
 
 
 def _build(entry, shape, classes, options, weights=None):
     kwargs = dict(options)
-    if "weights" in _builder_params(entry):
+    if "weights" in inspect.signature(entry.builder).parameters:
         kwargs["weights"] = weights
     return entry.builder(shape, classes, **kwargs)
 
 
-def _builder_params(entry) -> tuple[str, ...]:
-    return tuple(inspect.signature(entry.builder).parameters)
-
-
 def build_with_weights(entry, shape, classes: int, weights: Any, options: dict[str, Any]):
     """Build `entry` and load `weights` into it; every failure is a one-line ValueError."""
-    if weights is None:
-        return _build(entry, shape, classes, options)
-    if isinstance(weights, str) and weights.lower() in ("none", ""):
+    if weights is None or (isinstance(weights, str) and weights.lower() in ("none", "")):
         return _build(entry, shape, classes, options)
     if isinstance(weights, str) and not _looks_like_path(weights):
         if weights not in entry.pretrained:
@@ -59,39 +54,22 @@ def build_with_weights(entry, shape, classes: int, weights: Any, options: dict[s
             raise
     path = Path(weights)
     if not path.is_file():
-        raise ValueError(f"{entry.name}: weights file {str(path)!r} does not exist.")
-    if str(path).endswith(WHOLE_MODEL_SUFFIXES):
-        model = _build(entry, shape, classes, options)
-        try:
-            model.load_weights(str(path))
-        except Exception as error:
-            raise ValueError(
-                f"{entry.name}: could not load whole-model weights from {str(path)!r}: the file is "
-                f"damaged or was saved from another architecture/shape ({_first_line(error)})."
-            ) from None
-        return model
-    if not entry.pretrained:
         raise ValueError(
-            f"{entry.name} has no backbone: weights files should end in "
-            f"{' or '.join(WHOLE_MODEL_SUFFIXES)}. Received: weights={str(path)!r}"
+            f"{entry.name}: weights should be a file path that exists, None or 'default'. "
+            f"Received: weights={str(path)!r} (does not exist)"
         )
-    try:
-        return _build(entry, shape, classes, options, weights=str(path))
-    except Exception as error:
-        raise ValueError(
-            f"{entry.name}: could not load backbone weights from {str(path)!r} "
-            f"({_first_line(error)})."
-        ) from None
+    model = _build(entry, shape, classes, options)
+    load_weights_file(model, path, has_backbone=bool(entry.pretrained))
+    return model
 
 
 def _looks_like_path(value: str) -> bool:
-    return os.sep in value or value.endswith((".h5", ".keras")) or os.path.exists(value)
+    return os.sep in value or value.endswith((".h5", ".keras", ".hdf5")) or os.path.exists(value)
 
 
 def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
-
 
 def _safe_mode_scope(safe_mode: bool):
     """Pin Keras' safe mode for one load.
@@ -116,7 +94,7 @@ def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
     """
     import keras
 
-    import zoo.models  # noqa: F401  (registers zoo's serializable layers)
+    import zoo._layers  # noqa: F401  (registers ImagePreprocessing, in models saved before 0.2)
 
     path = Path(path)
     if not path.is_file():

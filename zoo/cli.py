@@ -3,6 +3,11 @@
 `zoo` itself knows only `list` and `info`. The `finetune`, `convert` and `bench` commands live in
 their own packages, which depend on `zoo` (never the reverse); they are found through the
 `kerazoo.commands` entry points and imported only when invoked, so `zoo --help` stays instant.
+
+Keras (and so TensorFlow) is imported only by a command that needs it, after its arguments are
+checked: `zoo list`, `zoo info --json`, `--help` and argument errors never pay for it. A command
+that starts it itself (after its own checks) sets `command.starts_backend = True`; the group
+starts it, quietly, for any other entry-point command once its arguments are parsed.
 """
 
 from __future__ import annotations
@@ -97,16 +102,11 @@ class ZooGroup(click.Group):
         if entry_point is None:
             return None
         try:
-            return entry_point.load()
+            return _with_backend(entry_point.load())
         except ImportError as error:
             return _unavailable_command(name, error)
 
     def invoke(self, ctx: click.Context) -> Any:
-        # The group's own options are parsed by now; what is left is `COMMAND [ARGS]...`.
-        remaining = [*getattr(ctx, "_protected_args", []), *ctx.args]
-        wants_help = not remaining or any(arg in ctx.help_option_names for arg in remaining)
-        if not wants_help and not ctx.params.get("debug"):
-            _start_backend_quietly()
         try:
             with _cli_warnings():
                 return super().invoke(ctx)
@@ -136,13 +136,41 @@ def main(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _start_backend_quietly() -> None:
-    """Import Keras (and so its backend) with the process's native stderr silenced.
+def _with_backend(command: click.Command) -> click.Command:
+    """`command`, starting the backend after its arguments are parsed (unless it does so itself).
+
+    Click parses (and refuses) arguments in `make_context`, before `invoke`: wrapping `invoke`
+    keeps usage errors and `--help` free of the Keras import.
+    """
+    if getattr(command, "starts_backend", False) or getattr(command, "_zoo_wrapped", False):
+        return command
+    invoke = command.invoke
+
+    def invoke_with_backend(ctx: click.Context) -> Any:
+        start_backend()
+        return invoke(ctx)
+
+    command.invoke = invoke_with_backend  # type: ignore[method-assign]
+    command._zoo_wrapped = True  # type: ignore[attr-defined]
+    return command
+
+
+def start_backend() -> None:
+    """Import Keras (and so its backend) with the process's native stderr silenced, once.
 
     TensorFlow's C++ runtime prints start-up lines (oneDNN, CUDA probing) straight to file
     descriptor 2 before Python logging exists; they would bury a command's own output. Python
     exceptions still surface: they are raised after stderr is restored. `zoo --debug` keeps them.
+    A command calls it once its own argument checks pass, so a refused argument costs no import.
+
+    Example:
+        >>> start_backend()  # then `import keras` is free
     """
+    if "keras" in sys.modules:
+        return
+    root = click.get_current_context(silent=True)
+    if root is not None and (root.find_root().obj or {}).get("debug"):
+        return
     sys.stderr.flush()
     saved = os.dup(2)
     try:
@@ -214,14 +242,16 @@ def info_command(name: str, as_json: bool) -> None:
     """
     import zoo
 
-    info = zoo.model_info(name)
+    info = zoo.model_info(name)  # an unknown name is refused here, before Keras is imported
     if as_json:
         click.echo(json.dumps(info.to_dict(), indent=2))
         return
+    start_backend()
     for key, value in info.to_dict().items():
         if key != "options":
             click.echo(f"{key:>15}: {value}")
     click.echo(f"{'options':>15}:")
     for option, default in info.options.items():
         click.echo(f"{'':>17}{option} = {default!r}")
-    zoo.create_model(name).summary(print_fn=lambda line, **_: click.echo(line))
+    # The summary of the architecture; weights do not change it, so none are loaded (offline-safe).
+    zoo.create_model(name, weights=None).summary(print_fn=lambda line, **_: click.echo(line))

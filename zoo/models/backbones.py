@@ -8,19 +8,20 @@ same function:
 - `gap`: GlobalAveragePooling2D -> [Dense] -> [Dropout] -> classifier;
 - `max`: GlobalMaxPooling2D -> [Dense] -> [Dropout] -> classifier.
 
-The backbone's own `preprocess_input` is built in (an `ImagePreprocessing` layer, or the
-backbone's own layers for EfficientNet), so every variant takes raw RGB pixels in 0-255.
+The backbone's own `preprocess_input` is built in (stock Keras layers from
+`zoo._layers.preprocess`, or the backbone's own layers for EfficientNet), so every variant takes
+raw RGB pixels in 0-255. Weights default to ImageNet's (`default_weights="imagenet"`), as in
+keras.applications; `weights=None` gives random init.
+
+Keras is imported inside the functions: registering the variants (`import zoo`, `zoo list`)
+stays free of it.
 """
 
 from __future__ import annotations
 
 import dataclasses
 
-import keras
-from keras import layers
-
 from zoo import _checks
-from zoo._layers import ImagePreprocessing, classifier
 from zoo._registry import register_model
 
 BACKBONE_LAYER_NAME = "backbone"
@@ -29,7 +30,7 @@ BACKBONE_LAYER_NAME = "backbone"
 @dataclasses.dataclass(frozen=True)
 class BackboneSpec:
     constructor: str  # the keras.applications function
-    preprocessing: str | None  # ImagePreprocessing mode; None when the backbone has its own
+    preprocessing: str | None  # zoo._layers.preprocess mode; None when the backbone has its own
 
 
 BACKBONES = {
@@ -38,11 +39,8 @@ BACKBONES = {
     "mobilenet_v2": BackboneSpec("MobileNetV2", "tf"),
     "efficientnet_b0": BackboneSpec("EfficientNetB0", None),
 }
-_POOLING = {
-    "flatten": layers.Flatten,
-    "gap": layers.GlobalAveragePooling2D,
-    "max": layers.GlobalMaxPooling2D,
-}
+# keras.layers class of each head's pooling.
+_POOLING = {"flatten": "Flatten", "gap": "GlobalAveragePooling2D", "max": "GlobalMaxPooling2D"}
 # The options every head variant takes: hidden_units (a Dense(relu) before the classifier; 0 for
 # none), dropout (before the classifier), freeze_backbone, include_preprocessing (the backbone's
 # preprocess_input as a layer, so inputs are raw 0-255 RGB) and classifier_activation.
@@ -59,6 +57,7 @@ _HEAD_DEFAULTS = dict(
     input_shape=(224, 224, 3),
     num_classes=10,
     pretrained=("imagenet",),
+    default_weights="imagenet",
     preprocessing="raw RGB pixels in [0, 255]",
     min_input_size=32,
 )
@@ -74,6 +73,8 @@ def set_backbone_trainable(backbone, trainable: bool | int) -> None:
     Example:
         >>> set_backbone_trainable(model.get_layer("backbone"), 20)  # the top 20 layers
     """
+    from keras import layers
+
     count = len(backbone.layers) if trainable is True else int(trainable)
     backbone.trainable = count > 0
     for index, layer in enumerate(backbone.layers):
@@ -94,6 +95,11 @@ def _create_head_model(
     include_preprocessing: bool,
     classifier_activation: str | None,
 ):
+    import keras
+    from keras import layers
+
+    from zoo._layers import classifier, preprocess
+
     backbone_name, head = variant.rsplit("_", 1)
     spec = BACKBONES[backbone_name]
     if input_shape[-1] != 3:
@@ -114,9 +120,9 @@ def _create_head_model(
     inputs = keras.Input(shape=input_shape, name="image")
     x = inputs
     if include_preprocessing and spec.preprocessing:
-        x = ImagePreprocessing(spec.preprocessing, name="preprocessing")(x)
+        x = preprocess(x, spec.preprocessing)
     x = backbone(x, training=False)
-    x = _POOLING[head](name=f"{head}_pool")(x)
+    x = getattr(layers, _POOLING[head])(name=f"{head}_pool")(x)
     if hidden_units:
         x = layers.Dense(int(hidden_units), activation="relu", name="head_dense")(x)
     if dropout:
@@ -126,31 +132,32 @@ def _create_head_model(
 
 
 @register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
-def vgg16_flatten(input_shape, num_classes, *, weights=None, **options):
+def vgg16_flatten(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen VGG16 -> Flatten -> Dense(128) -> classifier: the reference transfer model.
 
     17,927,370 parameters at 224x224x3 and 10 classes, 3,212,682 of them trainable.
 
     Example:
-        >>> model = zoo.create_model("vgg16_flatten", weights="imagenet", num_classes=5)
+        >>> model = zoo.create_model("vgg16_flatten", num_classes=5)  # ImageNet weights
+        >>> model = zoo.create_model("vgg16_flatten", weights=None)  # random init, offline
     """
     return _create_head_model("vgg16_flatten", input_shape, num_classes, weights=weights, **options)
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def vgg16_gap(input_shape, num_classes, *, weights=None, **options):
+def vgg16_gap(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen VGG16 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model("vgg16_gap", input_shape, num_classes, weights=weights, **options)
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def vgg16_max(input_shape, num_classes, *, weights=None, **options):
+def vgg16_max(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen VGG16 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model("vgg16_max", input_shape, num_classes, weights=weights, **options)
 
 
 @register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
-def resnet50_flatten(input_shape, num_classes, *, weights=None, **options):
+def resnet50_flatten(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen ResNet50 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
         "resnet50_flatten", input_shape, num_classes, weights=weights, **options
@@ -158,19 +165,19 @@ def resnet50_flatten(input_shape, num_classes, *, weights=None, **options):
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def resnet50_gap(input_shape, num_classes, *, weights=None, **options):
+def resnet50_gap(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen ResNet50 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model("resnet50_gap", input_shape, num_classes, weights=weights, **options)
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def resnet50_max(input_shape, num_classes, *, weights=None, **options):
+def resnet50_max(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen ResNet50 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model("resnet50_max", input_shape, num_classes, weights=weights, **options)
 
 
 @register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
-def mobilenet_v2_flatten(input_shape, num_classes, *, weights=None, **options):
+def mobilenet_v2_flatten(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen MobileNetV2 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
         "mobilenet_v2_flatten", input_shape, num_classes, weights=weights, **options
@@ -178,7 +185,7 @@ def mobilenet_v2_flatten(input_shape, num_classes, *, weights=None, **options):
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def mobilenet_v2_gap(input_shape, num_classes, *, weights=None, **options):
+def mobilenet_v2_gap(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen MobileNetV2 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model(
         "mobilenet_v2_gap", input_shape, num_classes, weights=weights, **options
@@ -186,7 +193,7 @@ def mobilenet_v2_gap(input_shape, num_classes, *, weights=None, **options):
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def mobilenet_v2_max(input_shape, num_classes, *, weights=None, **options):
+def mobilenet_v2_max(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen MobileNetV2 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model(
         "mobilenet_v2_max", input_shape, num_classes, weights=weights, **options
@@ -194,7 +201,7 @@ def mobilenet_v2_max(input_shape, num_classes, *, weights=None, **options):
 
 
 @register_model(**_HEAD_DEFAULTS, options=_FLATTEN_OPTIONS)
-def efficientnet_b0_flatten(input_shape, num_classes, *, weights=None, **options):
+def efficientnet_b0_flatten(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen EfficientNetB0 -> Flatten -> Dense(128) -> classifier."""
     return _create_head_model(
         "efficientnet_b0_flatten", input_shape, num_classes, weights=weights, **options
@@ -202,7 +209,7 @@ def efficientnet_b0_flatten(input_shape, num_classes, *, weights=None, **options
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def efficientnet_b0_gap(input_shape, num_classes, *, weights=None, **options):
+def efficientnet_b0_gap(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen EfficientNetB0 -> global average pooling -> [dropout] -> classifier."""
     return _create_head_model(
         "efficientnet_b0_gap", input_shape, num_classes, weights=weights, **options
@@ -210,7 +217,7 @@ def efficientnet_b0_gap(input_shape, num_classes, *, weights=None, **options):
 
 
 @register_model(**_HEAD_DEFAULTS, options=HEAD_OPTIONS)
-def efficientnet_b0_max(input_shape, num_classes, *, weights=None, **options):
+def efficientnet_b0_max(input_shape, num_classes, *, weights="imagenet", **options):
     """Frozen EfficientNetB0 -> global max pooling -> [dropout] -> classifier."""
     return _create_head_model(
         "efficientnet_b0_max", input_shape, num_classes, weights=weights, **options

@@ -4,11 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import keras
-from keras import layers
-
 from zoo import _checks
-from zoo._layers import classifier
 from zoo._registry import register_model
 
 
@@ -48,6 +44,11 @@ def cnn(
     Example:
         >>> model = zoo.create_model("cnn", filters=(16, 32), dropout=0.25)
     """
+    import keras  # here, not at module level: registering stays free of Keras
+    from keras import layers
+
+    from zoo._layers import classifier
+
     filters = _checks.int_list("cnn", "filters", filters)
     kernel_size = _checks.positive_int("cnn", "kernel_size", kernel_size)
     dense_units = _checks.positive_int("cnn", "dense_units", dense_units)

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import keras
-from keras import layers
-
 from zoo import _checks
-from zoo._layers import classifier
 from zoo._registry import register_model
 
-_CELLS = {"simple_rnn": layers.SimpleRNN, "lstm": layers.LSTM, "gru": layers.GRU}
+# keras.layers class of each variant (Keras is imported by the builders, not at registration).
+_CELLS = {"simple_rnn": "SimpleRNN", "lstm": "LSTM", "gru": "GRU"}
 _SEQUENCE_DEFAULTS = dict(task="sequence", input_shape=(None, 10), num_classes=1)
 # The options every recurrent variant takes:
 #   units: width of each recurrent layer; num_layers: stacked layers (all but the last return
@@ -49,7 +46,12 @@ def _create_rnn(
     dropout = _checks.fraction(variant, "dropout", dropout)
     masking = _checks.flag(variant, "masking", masking)
     mask_value = _checks.finite_number(variant, "mask_value", mask_value)
-    recurrent = _CELLS[variant]
+    import keras
+    from keras import layers
+
+    from zoo._layers import classifier
+
+    recurrent = getattr(layers, _CELLS[variant])
     inputs = keras.Input(shape=input_shape, name="sequence")
     x = layers.Masking(mask_value=mask_value, name="masking")(inputs) if masking else inputs
     for index in range(int(num_layers)):
