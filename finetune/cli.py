@@ -1,7 +1,9 @@
 """`zoo finetune`: a thin click shell over `finetune.run_finetune`.
 
 Options override the `--config` file, which overrides the defaults; heavy imports happen inside
-the command so `zoo --help` stays instant. Library errors become one-line `Error: ...` messages.
+the command so `zoo --help` stays instant, and Keras starts only once the arguments pass their
+checks (click types, the model name against the registry, the config), so a refused argument
+answers at once. Library errors become one-line `Error: ...` messages.
 """
 
 from __future__ import annotations
@@ -56,6 +58,18 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
+def _check_before_backend(cfg: Any) -> None:
+    """The checks that need no Keras: the model name, --weights and --from (paths, tags)."""
+    import zoo
+    from finetune.model import resolve_from
+
+    zoo.model_info(cfg.model)  # a config file's unknown model too
+    if cfg.from_run:
+        resolve_from(cfg.from_run)
+    else:
+        zoo.resolve_weights(cfg.model, cfg.weights)
+
+
 def _print_builtins() -> None:
     from finetune.data import list_builtin
 
@@ -88,7 +102,9 @@ def _one_line(error: BaseException) -> str:
 @click.option(
     "--weights",
     metavar="imagenet|none|PATH",
-    help="Initial weights: imagenet (backbone models), none, or a weights file.",
+    help="Initial weights: imagenet, none (random init), or a weights file (.weights.h5, "
+    "legacy .h5, .keras: the whole model's or the backbone's). [default: the model's own "
+    "(`zoo info MODEL`): imagenet for backbone models, none for the others and with --from]",
 )
 @click.option(
     "--from",
@@ -193,10 +209,19 @@ def finetune_command(config_file: str | None, list_data: bool, model_options, **
         from finetune.config import FinetuneConfig, load_config, merge_config
         from finetune.train import run_finetune
 
+        from zoo.cli import start_backend
+
         base = load_config(config_file) if config_file else FinetuneConfig()
-        run_finetune(merge_config(base, overrides))
+        cfg = merge_config(base, overrides)  # validates every option
+        _check_before_backend(cfg)
+        start_backend()  # only now: a refused argument never waits for Keras
+        run_finetune(cfg)
     except (ValueError, OSError, RuntimeError, KeyError) as error:
         root = click.get_current_context().find_root()
         if os.environ.get("KERAZOO_DEBUG") or (root.obj or {}).get("debug"):
             traceback.print_exc()
         raise click.ClickException(_one_line(error)) from None
+
+
+# Keras starts inside the command, after the checks above (see zoo.cli.start_backend).
+finetune_command.starts_backend = True

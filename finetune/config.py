@@ -45,7 +45,10 @@ class FinetuneConfig:
     Args:
         model: a zoo model name (`zoo list`).
         data: a data SPEC: a class-per-folder directory, a `.npz`, or `builtin:NAME[?query]`.
-        weights: "imagenet", "none"/None (random init) or a weights file for the model.
+        weights: "default" (the model's own: ImageNet for backbone models, random init for the
+            others; random init with `from_run`, whose weights are copied), "imagenet",
+            "none"/None (random init) or a weights file for the model. A run's config.yaml
+            records what was used, so `weights: null` there means random init.
         from_run: an earlier run directory or `.keras` file to start from; all layers but the
             classifier keep their weights, the classifier is rebuilt for the new classes.
         epochs: total epochs over both phases.
@@ -77,7 +80,7 @@ class FinetuneConfig:
 
     model: str = DEFAULT_MODEL
     data: str = DEFAULT_DATA
-    weights: str | None = None
+    weights: str | None = "default"
     from_run: str | None = None
     epochs: int = 3
     head_epochs: int = 1

@@ -93,10 +93,19 @@ def _seed(cfg: FinetuneConfig) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def _default_weights(cfg: FinetuneConfig) -> str | None:
+    import zoo
+
+    return zoo.model_info(cfg.model).default_weights
+
+
 def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict[str, Any]]:
     """With `from_run`, the earlier run's model name, options and input shape are reused."""
     from finetune.model import resolve_from
 
+    if cfg.weights == "default":
+        # Recorded as resolved, so a run's config.yaml says which weights it started from.
+        cfg = dataclasses.replace(cfg, weights=None if cfg.from_run else _default_weights(cfg))
     if not cfg.from_run:
         return cfg, None, {}
     keras_file, earlier = resolve_from(cfg.from_run)

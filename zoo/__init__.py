@@ -24,6 +24,7 @@ __all__ = [
     "load_model",
     "model_info",
     "register_model",
+    "resolve_weights",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +37,7 @@ if TYPE_CHECKING:  # pragma: no cover
         load_model,
         model_info,
         register_model,
+        resolve_weights,
     )
 
 

@@ -329,14 +329,31 @@ def create_model(
     from zoo import _weights
 
     entry = _entry(name)
-    if isinstance(weights, str) and weights == DEFAULT_WEIGHTS:
-        weights = entry.default_weights
+    weights = resolve_weights(name, weights)
     shape = _validate_input_shape(entry, entry.input_shape if input_shape is None else input_shape)
     classes = _validate_num_classes(
         entry, entry.num_classes if num_classes is None else num_classes
     )
     _validate_options(entry, options)
     return _weights.build_with_weights(entry, shape, classes, weights, {**entry.options, **options})
+
+
+def resolve_weights(name: str, weights: Any = DEFAULT_WEIGHTS) -> str | None:
+    """What `create_model(name, weights=weights)` would load, checked without building anything.
+
+    "default" becomes the model's own default; a tag the model does not take, or a path that
+    does not exist, is a one-line ValueError (no Keras import).
+
+    Example:
+        >>> zoo.resolve_weights("mobilenet_v2_gap"), zoo.resolve_weights("cnn")
+        ('imagenet', None)
+    """
+    from zoo import _weights
+
+    entry = _entry(name)
+    if isinstance(weights, str) and weights == DEFAULT_WEIGHTS:
+        return entry.default_weights
+    return _weights.check_weights(entry, weights)
 
 
 def load_model(path: str | os.PathLike[str], *, safe_mode: bool = True):

@@ -36,30 +36,42 @@ def _build(entry, shape, classes, options, weights=None):
     return entry.builder(shape, classes, **kwargs)
 
 
-def build_with_weights(entry, shape, classes: int, weights: Any, options: dict[str, Any]):
-    """Build `entry` and load `weights` into it; every failure is a one-line ValueError."""
+def check_weights(entry, weights: Any) -> str | None:
+    """`weights` checked against `entry` without Keras: None, one of its tags, or a file path.
+
+    Returns None for random init ("none" too), the tag, or the path as a string.
+    """
     if weights is None or (isinstance(weights, str) and weights.lower() in ("none", "")):
-        return _build(entry, shape, classes, options)
+        return None
     if isinstance(weights, str) and not _looks_like_path(weights):
         if weights not in entry.pretrained:
             valid = ", ".join(repr(tag) for tag in (None, *entry.pretrained)) + " or a file path"
             raise ValueError(
                 f"{entry.name}: weights should be {valid}. Received: weights={weights!r}"
             )
+        return weights
+    if not Path(weights).is_file():
+        raise ValueError(
+            f"{entry.name}: weights file {str(weights)!r} does not exist; pass a file that "
+            f"exists, None (random init) or 'default'. Received: weights={str(weights)!r}"
+        )
+    return str(weights)
+
+
+def build_with_weights(entry, shape, classes: int, weights: Any, options: dict[str, Any]):
+    """Build `entry` and load `weights` into it; every failure is a one-line ValueError."""
+    weights = check_weights(entry, weights)
+    if weights is None:
+        return _build(entry, shape, classes, options)
+    if weights in entry.pretrained:
         try:
             return _build(entry, shape, classes, options, weights=weights)
         except Exception as error:  # Keras raises a bare Exception on a failed download.
             if "URL fetch failure" in str(error) or isinstance(error, OSError):
                 raise _offline_error(entry.name, error) from None
             raise
-    path = Path(weights)
-    if not path.is_file():
-        raise ValueError(
-            f"{entry.name}: weights should be a file path that exists, None or 'default'. "
-            f"Received: weights={str(path)!r} (does not exist)"
-        )
     model = _build(entry, shape, classes, options)
-    load_weights_file(model, path, has_backbone=bool(entry.pretrained))
+    load_weights_file(model, weights, has_backbone=bool(entry.pretrained))
     return model
 
 
