@@ -40,6 +40,11 @@ _EXPORTS = {
     "convert": "convert.pipeline",
     "run_preflight": "convert.pipeline",
 }
+# Submodules reachable as attributes without importing them first (`convert.tensorrt.is_available`).
+_SUBMODULES = (
+    "bench", "calibration", "export_utils", "gate", "lowering", "onnx", "openvino", "pipeline",
+    "preflight", "runners", "saved_model", "source", "tensorrt", "tftrt",
+)  # fmt: skip
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,4 +64,6 @@ if TYPE_CHECKING:  # pragma: no cover
 def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         return getattr(importlib.import_module(_EXPORTS[name]), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"convert.{name}")
     raise AttributeError(f"module 'convert' has no attribute {name!r}")

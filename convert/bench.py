@@ -46,10 +46,15 @@ def check_runtimes(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The runtimes for `.onnx` files and OpenVINO's inference precisions, defaults filled in.
 
-    Defaults: both runtimes; OpenVINO at bf16 and f32 on a CPU with bf16, else at f32 only. An
-    explicit bf16 on a CPU without it is an error (OpenVINO would silently run f32).
+    Defaults: both runtimes (ONNX Runtime only where OpenVINO is not installed); OpenVINO at bf16
+    and f32 on a CPU with bf16, else at f32 only. An explicit bf16 on a CPU without it is an
+    error (OpenVINO would silently run f32).
     """
-    runtimes = tuple(runtimes or ONNX_RUNTIMES)
+    from convert import openvino as ov_convert
+
+    if not runtimes:  # OpenVINO is optional: without it, .onnx files run in ONNX Runtime only
+        runtimes = ONNX_RUNTIMES if ov_convert.is_available()[0] else ("onnxruntime",)
+    runtimes = tuple(runtimes)
     for runtime in runtimes:
         if runtime not in ONNX_RUNTIMES:
             raise ValueError(
@@ -57,8 +62,6 @@ def check_runtimes(
             )
     if "openvino" not in runtimes and not ov_precisions:
         return runtimes, ()
-    from convert import openvino as ov_convert
-
     if not ov_precisions:
         return runtimes, ov_convert.default_inference_precisions()
     for precision in ov_precisions:

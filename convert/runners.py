@@ -276,7 +276,11 @@ def open_artifact(
             f"SavedModel directory or a run directory. Received: {str(path)!r}"
         )
     runtime = runtime or valid[0]
-    check_choice(f"runtime for {path.name}", runtime, valid)
+    if runtime not in valid:
+        raise ValueError(
+            f"{path.name} runs in {', '.join(valid)}: runtime should be one of those. "
+            f"Received: runtime={runtime!r}"
+        )
     if runtime == "keras":
         import zoo
 

@@ -10,7 +10,7 @@ import pytest
 from onnx import numpy_helper
 
 import convert
-import convert.onnx as onnx_export
+import convert.onnx as convert_onnx
 import zoo
 from convert._common import failed_path, report_path
 from convert.gate import generate_inputs, verify
@@ -39,7 +39,7 @@ def test_generate_inputs_cover_every_shape_and_pad_sequences():
 
 def test_gate_rejects_a_corrupted_artefact(tmp_path):
     model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
-    path = onnx_export.export_onnx(model, tmp_path / "cnn.onnx")
+    path = convert_onnx.export_onnx(model, tmp_path / "cnn.onnx")
     assert verify(path, model).passed
     _corrupt(path)
     report = verify(path, model)
@@ -51,14 +51,14 @@ def test_gate_rejects_a_corrupted_artefact(tmp_path):
 def test_convert_leaves_no_failed_artefact_under_its_final_name(tmp_path, monkeypatch):
     model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
     model.save(tmp_path / "model.keras")
-    real_export = onnx_export.export_onnx
+    real_export = convert_onnx.export_onnx
 
     def corrupted_export(*args, **kwargs):
         path = real_export(*args, **kwargs)
         _corrupt(path)
         return path
 
-    monkeypatch.setattr(onnx_export, "export_onnx", corrupted_export)
+    monkeypatch.setattr(convert_onnx, "export_onnx", corrupted_export)
     with pytest.raises(convert.GateError, match="failed the parity gate") as caught:
         convert.convert(tmp_path / "model.keras", to="onnx")
     final = tmp_path / "model.onnx"
@@ -103,7 +103,7 @@ def test_convert_to_saved_model_is_verified(tmp_path):
 def test_onnx_source_lowers_precision_against_the_fp32_file(tmp_path):
     x, y = digits_arrays()
     model = zoo.create_model("cnn", filters=(8, 16), dense_units=16)
-    path = onnx_export.export_onnx(model, tmp_path / "cnn.onnx")
+    path = convert_onnx.export_onnx(model, tmp_path / "cnn.onnx")
     result = convert.convert(path, to="onnx", precision="fp16", calib_data=(x[TRAIN:], y[TRAIN:]))
     assert result.artefact == tmp_path / "cnn.fp16.onnx"
     assert result.report.reference == "onnxruntime-fp32"
@@ -126,8 +126,22 @@ def test_convert_argument_errors(tmp_path, kwargs, message):
 
 
 def test_lazy_package_api():
-    assert callable(convert.verify) and callable(convert.benchmark)
-    assert convert.export_onnx is onnx_export.export_onnx
+    import importlib
+    import sys
+    import types
+
+    # Importing every module first must not turn a package attribute into a module.
+    for name in ("gate", "bench", "pipeline", "runners", "lowering", "openvino", "onnx"):
+        importlib.import_module(f"convert.{name}")
+    for name in ("verify", "benchmark", "convert", "quantize_int8", "quantize_fp16",
+                 "export_onnx", "export_openvino", "open_artifact", "run_preflight"):  # fmt: skip
+        assert isinstance(getattr(convert, name), types.FunctionType), name
+    assert convert.export_onnx is convert_onnx.export_onnx
+    assert isinstance(convert.ConvertResult, type) and issubclass(convert.GateError, ValueError)
+    assert callable(convert.tensorrt.is_available)
+    # convert.onnx never shadows the onnx library, inside or outside the package.
+    assert sys.modules["onnx"] is onnx and hasattr(onnx, "ModelProto")
+    assert convert_onnx.__name__ == "convert.onnx" and sys.modules["convert.onnx"] is not onnx
 
 
 def test_bf16_compute_is_judged_by_the_bf16_criteria():
@@ -162,7 +176,7 @@ def test_openvino_reports_the_precision_it_computes_in(tmp_path):
     from convert.openvino import has_bf16
     from convert.runners import OpenVinoRunner
 
-    path = onnx_export.export_onnx(zoo.create_model("cnn", filters=(8,)), tmp_path / "cnn.onnx")
+    path = convert_onnx.export_onnx(zoo.create_model("cnn", filters=(8,)), tmp_path / "cnn.onnx")
     runner = OpenVinoRunner(path, inference_precision="bf16")
     expected = "bf16" if has_bf16() else "f32"  # OpenVINO silently falls back to f32
     assert runner.runtime == f"openvino-fp32@{expected}"
