@@ -58,7 +58,7 @@ def _worker(args: argparse.Namespace) -> None:
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).repeat().batch(args.batch_size)
     dataset = with_shard_policy(dataset, "DATA" if dist.multi_worker else None)
     with dist.scope():
-        model = prepare_model(dist, zoo.create_model(args.model))
+        model = prepare_model(dist, zoo.create_model(args.model, weights=None))
         compile_model(model, 1e-3)
         model.fit(dataset, steps_per_epoch=args.warmup, epochs=1, verbose=0)  # trace, warm up
         begin = time.perf_counter()

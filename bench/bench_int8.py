@@ -41,7 +41,7 @@ def bench_model(name, shape, epochs, args, scratch: Path) -> dict[str, Any]:
     from finetune.model import compile_model
 
     data = load_data(DATA, task="image", input_shape=shape, batch_size=32)
-    model = zoo.create_model(name, input_shape=shape, num_classes=data.num_classes)
+    model = zoo.create_model(name, input_shape=shape, num_classes=data.num_classes, weights=None)
     compile_model(model, args.lr)
     begin = time.perf_counter()
     model.fit(data.train, validation_data=data.val, epochs=epochs, verbose=0)

@@ -95,7 +95,7 @@ def bench_case(name, shape, batch, args, scratch: Path) -> dict[str, Any]:
     import convert
     import zoo
 
-    model = zoo.create_model(name, input_shape=shape)
+    model = zoo.create_model(name, input_shape=shape, weights=None)
     shape = tuple(model.inputs[0].shape[1:])
     tag = "x".join("T" if d is None else str(d) for d in shape)
     onnx_path = convert.export_onnx(model, scratch / f"{name}_{tag}.onnx")

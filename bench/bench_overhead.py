@@ -103,6 +103,7 @@ def run_toolkit(args, out: Path) -> dict:
 
     cfg = FinetuneConfig(
         model=args.model,
+        weights="none",  # as the plain Keras run: random init, offline
         data=args.data,
         epochs=args.epochs,
         batch_size=args.batch_size,
@@ -137,7 +138,8 @@ def run_fit(args, data, arrays) -> dict:
 
     keras.utils.set_random_seed(0)
     model = zoo.create_model(
-        args.model, input_shape=tuple(data.input_shape), num_classes=data.num_classes
+        args.model, input_shape=tuple(data.input_shape), num_classes=data.num_classes,
+        weights=None,
     )
     model.compile(
         optimizer=keras.optimizers.Adam(1e-3),

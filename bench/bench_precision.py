@@ -33,7 +33,7 @@ def main() -> None:
             y = y.reshape(-1, 1).astype("float32") % 2
 
         def build(name=name):
-            model = zoo.create_model(name)
+            model = zoo.create_model(name, weights=None)
             compile_model(model, 1e-3)
             return model
 

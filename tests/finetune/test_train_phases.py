@@ -23,7 +23,7 @@ def train_init_weights(tmp_path_factory):
     """Known initial weights (a whole-model file) so the test can compare against them."""
     import zoo
 
-    model = zoo.create_model(BACKBONE, input_shape=SHAPE, num_classes=3)
+    model = zoo.create_model(BACKBONE, input_shape=SHAPE, num_classes=3, weights=None)
     path = tmp_path_factory.mktemp("init") / "init.weights.h5"
     model.save_weights(str(path))
     return path, _backbone_weights(model), np.array(model.get_layer("predictions").kernel)

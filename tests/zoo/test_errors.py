@@ -48,7 +48,7 @@ def test_bad_arguments_say_what_was_expected(name, kwargs, message):
 def test_damaged_weights_file_is_a_clear_error(tmp_path):
     damaged = tmp_path / "damaged.weights.h5"
     damaged.write_bytes(b"not an hdf5 file")
-    with pytest.raises(ValueError, match="could not load whole-model weights"):
+    with pytest.raises(ValueError, match=r"is none of them \(damaged or truncated\?\)"):
         zoo.create_model("cnn", weights=str(damaged))
 
 
@@ -59,18 +59,21 @@ def test_weights_of_another_architecture_are_a_clear_error(tmp_path):
         zoo.create_model("gru", weights=str(path))
 
 
-def test_offline_imagenet_names_the_file_to_fetch(monkeypatch, tmp_path):
+@pytest.mark.parametrize("weights", ["imagenet", "default"])
+def test_offline_imagenet_names_the_file_to_fetch_and_the_way_out(monkeypatch, tmp_path, weights):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path))  # an empty cache, whatever this machine has
 
     def no_network(*args, **kwargs):
         raise socket.gaierror(-2, "Name or service not known")
 
     monkeypatch.setattr(socket, "getaddrinfo", no_network)
-    with pytest.raises(ValueError) as caught:
-        zoo.create_model("vgg16_gap", input_shape=(32, 32, 3), weights="imagenet")
+    with pytest.raises(ValueError) as caught:  # "default" is ImageNet's for a backbone model
+        zoo.create_model("vgg16_gap", input_shape=(32, 32, 3), weights=weights)
     message = str(caught.value)
-    assert "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5" in message
+    assert "\n" not in message
+    assert f"vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5 in {tmp_path}/models/" in message
     assert "weights='/path/to/" in message
+    assert "weights=None (CLI: --weights none)" in message
 
 
 def test_register_model_rejects_bad_declarations():

@@ -56,7 +56,7 @@ def test_rnns_are_the_reference(name, recurrent, params):
 
 
 def test_vgg16_flatten_is_the_reference_transfer_model():
-    model = zoo.create_model("vgg16_flatten")
+    model = zoo.create_model("vgg16_flatten", weights=None)
     trainable = sum(int(np.prod(v.shape)) for v in model.trainable_weights)
     assert model.count_params() == 17_927_370
     assert trainable == 3_212_682
@@ -67,17 +67,22 @@ def test_vgg16_flatten_is_the_reference_transfer_model():
     assert head == [("Flatten", None, None), ("Dense", 128, "relu"), ("Dense", 10, "softmax")]
 
 
-def test_backbone_preprocessing_matches_keras_applications():
-    from zoo._layers import ImagePreprocessing
+@pytest.mark.parametrize("mode", ["caffe", "tf", "torch"])
+def test_backbone_preprocessing_matches_keras_applications(mode):
+    from keras.applications import imagenet_utils
 
-    pixels = np.random.default_rng(0).uniform(0, 255, size=(2, 4, 4, 3)).astype("float32")
-    for mode, reference in [
-        ("caffe", keras.applications.vgg16.preprocess_input),
-        ("tf", keras.applications.mobilenet_v2.preprocess_input),
-    ]:
-        expected = reference(pixels.copy())
-        got = keras.ops.convert_to_numpy(ImagePreprocessing(mode)(pixels))
-        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-4)
+    from zoo._layers import ImagePreprocessing, preprocess
+
+    pixels = np.random.default_rng(0).uniform(0, 255, size=(2, 4, 5, 3)).astype("float32")
+    expected = imagenet_utils.preprocess_input(pixels.copy(), mode=mode)
+    inputs = keras.Input((4, 5, 3))
+    stock = keras.Model(inputs, preprocess(inputs, mode))
+    assert {type(layer).__module__.split(".")[0] for layer in stock.layers} == {"keras"}
+    assert stock.count_params() == 0  # nothing a fine-tuning phase could move
+    got = keras.ops.convert_to_numpy(stock(pixels))
+    np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-5)
+    legacy = keras.ops.convert_to_numpy(ImagePreprocessing(mode)(pixels))  # models saved before
+    np.testing.assert_allclose(got, legacy, rtol=1e-6, atol=1e-5)
 
 
 def test_one_class_gives_sigmoid_and_logits_option_gives_raw_scores():
@@ -93,7 +98,11 @@ def test_one_class_gives_sigmoid_and_logits_option_gives_raw_scores():
 
 def test_unfrozen_backbone_is_trainable_but_batchnorm_runs_in_inference_mode():
     model = zoo.create_model(
-        "mobilenet_v2_gap", input_shape=(32, 32, 3), num_classes=2, freeze_backbone=False
+        "mobilenet_v2_gap",
+        input_shape=(32, 32, 3),
+        num_classes=2,
+        freeze_backbone=False,
+        weights=None,
     )
     assert model.get_layer("backbone").trainable
     pixels = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
