@@ -165,6 +165,32 @@ def test_two_workers_on_loopback_train_the_same_model(tmp_path):
     assert not list(scratch.iterdir())  # the non-chief's temporary directory is gone
 
 
+@pytest.mark.slow
+def test_two_workers_stream_an_image_folder_through_the_python_decoder(tmp_path):
+    """Folders are decoded by zoo.data inside tf.numpy_function; DATA sharding must cope."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for label in ("a", "b"):
+        (tmp_path / "images" / label).mkdir(parents=True)
+        for number in range(12):
+            pixels = rng.integers(0, 255, (20, 24, 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(tmp_path / "images" / label / f"{number}.png")
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    commands = []
+    for tf_config in loopback_tf_configs(2):
+        args = _args(tmp_path / "run", "--strategy", "multiworker")
+        args[args.index("--data") + 1] = str(tmp_path / "images")
+        args[args.index("--input-shape") + 1] = "12,12,3"
+        commands.append((args, _env(TF_CONFIG=tf_config, TMPDIR=str(scratch))))
+    outputs = _run_all(commands, [tmp_path / "w0.log", tmp_path / "w1.log"])
+    digests = [re.findall(r"weights sha256 ([0-9a-f]{64})", output) for output in outputs]
+    assert len(digests[0]) == 1 and digests[0] == digests[1], outputs
+    facts = json.loads((tmp_path / "run" / "metrics.json").read_text())["distribute"]
+    assert (facts["shard_policy"], facts["workers"]) == ("DATA", 2)
+
+
 def test_tf_config_errors_are_one_line(monkeypatch, tmp_path):
     monkeypatch.delenv("TF_CONFIG", raising=False)
     result = CliRunner().invoke(
