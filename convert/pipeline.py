@@ -147,6 +147,10 @@ def check_arguments(src: Any, to: str, precision: str, has_data: bool) -> None:
             "Received: no calibration data"
         )
     _target_available(to)
+    if src.kind == "onnx":
+        from convert.runners import OnnxRuntimeRunner
+
+        OnnxRuntimeRunner(src.onnx_path)  # the reference: one line now if it cannot run
 
 
 def _check_free(final: Path, overwrite: bool) -> None:
@@ -357,10 +361,6 @@ def convert(
     check_arguments(src, to, precision, has_data=(calib_data or src.data_spec) is not None)
     final = Path(out) if out is not None else default_out(src.stem, to, precision)
     _check_free(final, overwrite)
-    if src.kind == "onnx":
-        from convert.runners import OnnxRuntimeRunner
-
-        OnnxRuntimeRunner(src.onnx_path)  # one line now if ONNX Runtime cannot run the source
     model = src.load_model() if src.model_path is not None else None
     calibration, evaluation = _gate_data(src, model, calib_data, eval_data, say)
     job = _Job(src, model, precision, opset, calib_method, calibration,
