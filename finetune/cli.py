@@ -208,7 +208,6 @@ def finetune_command(config_file: str | None, list_data: bool, model_options, **
     try:
         from finetune.config import FinetuneConfig, load_config, merge_config
         from finetune.train import run_finetune
-
         from zoo.cli import start_backend
 
         base = load_config(config_file) if config_file else FinetuneConfig()

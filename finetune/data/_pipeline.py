@@ -45,10 +45,10 @@ class LoadedData:
     num_val: int
     num_test: int
     spec: DataSpec
+    resolved: ResolvedData = dataclasses.field(repr=False)
     description: str = ""
     skipped: dict = dataclasses.field(default_factory=dict)
     train_files: tuple[np.ndarray, np.ndarray] | None = dataclasses.field(default=None, repr=False)
-    resolved: ResolvedData | None = dataclasses.field(default=None, repr=False)
 
     def decode_files(self, files: tf.data.Dataset) -> tf.data.Dataset:
         """`(path, label)` elements -> `(image, label)`: how `train_files` become model inputs.
@@ -138,6 +138,7 @@ def load_data(
         allow_pickle=allow_pickle,
     )
     build = Builder(data, batch_size, seed, cache_dir)
+    paths, labels = data.files("train") if data.kind == "files" else (None, None)
     datasets = {
         name: build.dataset(name, augment and task == "image") if name in data.splits else None
         for name in ("train", "val", "test")
@@ -156,10 +157,6 @@ def load_data(
         spec=data.spec,
         description=data.description,
         skipped=dict(data.skipped),
-        train_files=(
-            (data.files("train")[0], data.files("train")[1].astype(np.int32))
-            if data.kind == "files"
-            else None
-        ),
+        train_files=(paths, labels.astype(np.int32)) if paths is not None else None,
         resolved=data,
     )
