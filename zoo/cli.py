@@ -234,7 +234,9 @@ def list_command(pattern: str, task: str | None, as_json: bool) -> None:
 @click.argument("name")
 @click.option("--json", "as_json", is_flag=True, help="Print the model info as JSON.")
 def info_command(name: str, as_json: bool) -> None:
-    """Show a model's defaults, options and Keras summary.
+    """Show a model's defaults (input, classes, weights), options and Keras summary.
+
+    Loads no weights: the summary is of a random-init build (nothing is downloaded).
 
     \b
     Example:
