@@ -3,14 +3,15 @@
 Decisions:
 - Class names are the sorted names of the root's sub-folders (hidden ones, starting with ".",
   are ignored); images may sit at any depth inside a class folder.
-- Files are kept by extension (IMAGE_EXTENSIONS, case-insensitive): the formats tf.io.decode_image
-  reads. Other files (README.txt, ...) and files directly in the root are ignored and counted;
+- Files are kept by extension (IMAGE_EXTENSIONS, case-insensitive): JPEG, PNG, BMP and GIF,
+  which `decode_image` (Pillow) reads. Other files (README.txt, ...) and files directly in the root are ignored and counted;
   hidden files (.DS_Store, ...) are ignored silently.
 - Corrupt or truncated images are found up-front, cheaply, and skipped with one warning and a
-  count (`LoadedData.skipped`), so one bad file among thousands does not stop a training run.
+  count (`ResolvedData.skipped`), so one bad file among thousands does not stop a training run.
   JPEGs are decoded at 1/8 scale (PIL `draft`), which reads every byte and so finds truncation
   for a fraction of a full decode; other formats use PIL `verify` (PNG checks every chunk's CRC).
-  The tf.data pipeline also drops any image that still fails to decode, with a logged warning.
+  Decoding (in `load_arrays` and in finetune's tf.data pipelines) also drops any image that
+  still fails, with a warning.
 """
 
 from __future__ import annotations
