@@ -37,10 +37,14 @@ def tftrt_available() -> tuple[bool, str]:
     if not info.get("is_tensorrt_build"):
         return False, (
             f"TF-TRT is not in this TensorFlow ({version}; TF-TRT was removed after TF 2.17; it "
-            "needs a CUDA build with TensorRT); use --to tensorrt (ONNX -> TensorRT) instead."
+            "needs a CUDA build with TensorRT); use --to tensorrt (ONNX -> TensorRT) instead. "
+            f"Received: TensorFlow {tf.__version__} without TensorRT"
         )
     if not hasattr(tf.experimental, "tensorrt"):
-        return False, f"TensorFlow {version} has no tf.experimental.tensorrt; use --to tensorrt."
+        return False, (
+            f"TensorFlow {version} has no tf.experimental.tensorrt; use --to tensorrt. "
+            f"Received: TensorFlow {tf.__version__}"
+        )
     return True, f"TensorFlow {version} built with TensorRT"
 
 
