@@ -48,7 +48,10 @@ def is_available() -> tuple[bool, str]:
     try:
         import openvino
     except ImportError as error:
-        return False, f"OpenVINO is not installed ({error}): pip install 'kerazoo[openvino]'"
+        return False, (
+            f"OpenVINO runs .xml files and --to openvino: pip install 'kerazoo[openvino]'. "
+            f"Received: {error}"
+        )
     return True, f"OpenVINO {openvino.__version__.split('-')[0]} on CPU"
 
 
