@@ -110,5 +110,9 @@ def load_weights_file(model, path: str | os.PathLike[str], *, has_backbone: bool
 
 
 def _first_line(error: BaseException | None) -> str:
-    text = str(error).strip().splitlines() if error is not None else []
-    return text[0] if text else type(error).__name__
+    """The error's first line; with the next one when it ends in ':' (Keras' "Example error
+    message for object <Conv2D ...>:" says nothing by itself)."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()] if error else []
+    if not lines:
+        return type(error).__name__
+    return " ".join(lines[:2]) if lines[0].endswith(":") and len(lines) > 1 else lines[0]

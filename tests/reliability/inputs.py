@@ -101,6 +101,7 @@ def keras_files(root: Path) -> None:
     keras.Model(inputs, outputs).save(root / "lambda.keras")
     sequence = zoo.create_model("lstm", input_shape=(None, 4), num_classes=2, units=4)
     sequence.save(root / "sequence.keras")
+    sequence.save_weights(root / "lstm.weights.h5")  # weights of another architecture than cnn
     # A .keras whose config names a function outside Keras (os.system) as an activation.
     with zipfile.ZipFile(root / "tiny.keras") as source:
         config = json.loads(source.read("config.json"))
