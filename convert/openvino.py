@@ -111,13 +111,30 @@ def model_precision(model: Any) -> str:
     return "fp16" if "f16" in kinds else "fp32"
 
 
+def error_line(error: BaseException) -> str:
+    """The informative line of an OpenVINO exception (they start with source-file locations).
+
+    Example:
+        >>> error_line(RuntimeError("Exception from core.cpp:84:\n...\n-- Conversion is failed for: Loop-17"))
+        'Conversion is failed for: Loop-17'
+    """
+    lines = [line.strip(" -") for line in str(error).splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("Conversion is failed for"):
+            return line
+    useful = [line for line in lines if not line.startswith(("Exception from", "Check '"))]
+    return (useful or lines or [repr(error)])[-1]
+
+
 def read(path: str | os.PathLike[str]) -> Any:
     """`core().read_model(path)` with a one-line ValueError for a file OpenVINO cannot read."""
     try:
         return core().read_model(str(path))
     except Exception as error:  # noqa: BLE001 - OpenVINO raises RuntimeError/GeneralFailure
-        first = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
-        raise ValueError(f"OpenVINO cannot read {str(path)!r}: {first}") from None
+        raise ValueError(
+            f"OpenVINO reads ONNX files whose every operator its ONNX frontend converts. "
+            f"Received: {str(path)!r} ({error_line(error)})"
+        ) from None
 
 
 def export_openvino(

@@ -195,7 +195,8 @@ class OpenVinoRunner(Runner):
             self.compiled = ov_convert.core().compile_model(model, "CPU", config)
         except Exception as error:  # noqa: BLE001 - an op the CPU plugin does not implement
             raise ValueError(
-                f"OpenVINO cannot compile {str(path)!r}: {_first_line(error)}"
+                f"OpenVINO compiles graphs its CPU plugin implements. Received: {str(path)!r} "
+                f"({ov_convert.error_line(error)})"
             ) from None
         self.inference_precision = ov_convert.type_name(
             self.compiled.get_property("INFERENCE_PRECISION_HINT")

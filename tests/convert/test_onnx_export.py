@@ -173,3 +173,16 @@ def verify_inputs(model) -> list[np.ndarray]:
     from convert.gate import generate_inputs
 
     return generate_inputs(tuple(model.inputs[0].shape[1:]), (16,), (12,))
+
+
+def test_openvino_refuses_tf2onnx_loop_graphs_in_one_line(tmp_path):
+    """Why recurrent models need the fused emitter: tf2onnx's GRU is a `Loop` OpenVINO rejects."""
+    from convert.onnx import _tf2onnx_proto
+
+    model = zoo.create_model("gru", units=8)
+    proto = _tf2onnx_proto(export_ready_copy(model), 17)
+    assert "Loop" in {node.op_type for node in proto.graph.node}
+    onnx.save(proto, str(tmp_path / "gru_loop.onnx"))
+    with pytest.raises(ValueError, match=r"Received: .*gru_loop.onnx.*Loop") as caught:
+        OpenVinoRunner(tmp_path / "gru_loop.onnx")
+    assert "\n" not in str(caught.value)
