@@ -138,7 +138,9 @@ def run_fit(args, data, arrays) -> dict:
 
     keras.utils.set_random_seed(0)
     model = zoo.create_model(
-        args.model, input_shape=tuple(data.input_shape), num_classes=data.num_classes,
+        args.model,
+        input_shape=tuple(data.input_shape),
+        num_classes=data.num_classes,
         weights=None,
     )
     model.compile(

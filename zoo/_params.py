@@ -33,8 +33,7 @@ def counted_params() -> dict[str, int]:
     import zoo
 
     return {
-        name: int(zoo.create_model(name, weights=None).count_params())
-        for name in zoo.list_models()
+        name: int(zoo.create_model(name, weights=None).count_params()) for name in zoo.list_models()
     }
 
 

@@ -29,7 +29,7 @@ _KERAS_SUFFIX = {"keras": ".keras", "keras3_h5": ".weights.h5"}
 
 
 def weights_layout(path: str | os.PathLike[str]) -> str | None:
-    """"keras", "keras3_h5", "legacy_h5", or None for anything else (damaged, not Keras)."""
+    """The layout: "keras", "keras3_h5", "legacy_h5", or None (damaged, or not Keras weights)."""
     path = Path(path)
     if zipfile.is_zipfile(path):
         return "keras"

@@ -83,6 +83,7 @@ def _first_line(error: Exception) -> str:
     text = str(error).strip().splitlines()
     return text[0] if text else type(error).__name__
 
+
 def _safe_mode_scope(safe_mode: bool):
     """Pin Keras' safe mode for one load.
 

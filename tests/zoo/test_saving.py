@@ -78,6 +78,8 @@ def test_every_family_loads_with_plain_keras_and_old_files_with_zoo(tmp_path):
 def test_preprocessing_is_stock_keras_layers(name):
     model = zoo.create_model(name, input_shape=(32, 32, 3), weights=None)
     custom = [
-        type(layer).__name__ for layer in model.layers if not type(layer).__module__.startswith("keras")
+        type(layer).__name__
+        for layer in model.layers
+        if not type(layer).__module__.startswith("keras")
     ]
     assert custom == []
