@@ -1,8 +1,9 @@
 """Keras -> ONNX for every zoo model: `export_onnx(model_or_path, path) -> Path`.
 
 Recurrent models go through `convert.onnx_recurrent` (fused ONNX RNN/GRU/LSTM operators written
-from the weights, which every runtime reads); everything else, and recurrent models that module
-declines, through `tf2onnx.convert.from_function`.
+from the weights, which every runtime reads; a recurrent model it cannot express is a one-line
+error, never a `Loop` graph only ONNX Runtime reads); everything else through
+`tf2onnx.convert.from_function`.
 
 This module is `convert.onnx`; it imports the `onnx` library by its absolute name, which a
 submodule never shadows (`from __future__ import annotations` keeps the file Python 3 only).
@@ -25,7 +26,6 @@ Example:
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import warnings
 from pathlib import Path
@@ -33,6 +33,7 @@ from typing import Any
 
 from convert._common import DEFAULT_OPSET, check_opset, keras_output_names
 from convert.export_utils import export_ready_copy, input_spec, load_keras
+from convert.onnx_recurrent import recurrent_onnx_proto
 
 # Standard ONNX domains; anything else left in the graph is a TF op tf2onnx could not convert.
 _ONNX_DOMAINS = ("", "ai.onnx", "ai.onnx.ml")
@@ -88,15 +89,6 @@ def _inline_captured_constants(proto: Any, concrete: Any) -> None:
             proto.graph.initializer.append(numpy_helper.from_array(array, value_info.name))
 
 
-def _recurrent_proto(model: Any, opset: int):
-    """The fused-RNN graph of a recurrent model, or None (not recurrent, or no emitter yet)."""
-    if importlib.util.find_spec("convert.onnx_recurrent") is None:
-        return None
-    from convert.onnx_recurrent import recurrent_onnx_proto
-
-    return recurrent_onnx_proto(model, opset=opset)
-
-
 def _tf2onnx_proto(model: Any, opset: int):
     """The graph tf2onnx traces from a `tf.function` over the model."""
     import tensorflow as tf
@@ -141,7 +133,7 @@ def export_onnx_proto(model_or_path: Any, *, opset: int = DEFAULT_OPSET):
     """
     check_opset(opset)
     model = export_ready_copy(load_keras(model_or_path))
-    proto = _recurrent_proto(model, opset)
+    proto = recurrent_onnx_proto(model, opset=opset)  # None: no recurrent layer
     if proto is None:
         proto = _tf2onnx_proto(model, opset)
     proto.producer_name = "kerazoo"

@@ -8,7 +8,6 @@ still run in the default suite (`-m "not slow"` skips them).
 from __future__ import annotations
 
 import importlib
-import importlib.util
 from unittest import mock
 
 import keras
@@ -29,17 +28,7 @@ BATCH_SIZES = (1, 3)
 SEQ_LENS = (5, 12)
 SMALL_MODELS = [name for name in zoo.list_models() if not zoo.model_info(name).pretrained]
 BACKBONE_MODELS = [name for name in zoo.list_models() if zoo.model_info(name).pretrained]
-# tf2onnx traces Keras 3 recurrent layers into `Loop` graphs OpenVINO refuses; the fused-operator
-# emitter (convert.onnx_recurrent) makes them readable. Strict: remove once the emitter is in.
-_NO_EMITTER = importlib.util.find_spec("convert.onnx_recurrent") is None
-RECURRENT_XFAIL = pytest.mark.xfail(
-    _NO_EMITTER, strict=True, reason="OpenVINO cannot read tf2onnx's Loop-based recurrent graphs"
-)
-
-
-def _param(name: str):
-    recurrent = zoo.model_info(name).task == "sequence"
-    return pytest.param(name, marks=[RECURRENT_XFAIL] if recurrent else [])
+FUSED = {"simple_rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
 def _roundtrip(name: str, tmp_path) -> None:
@@ -54,6 +43,8 @@ def _roundtrip(name: str, tmp_path) -> None:
     assert [o.name for o in session.get_outputs()] == ["predictions"]
     assert graph_input.shape[0] == "batch"
     if zoo.model_info(name).task == "sequence":
+        ops = {node.op_type for node in onnx.load(path).graph.node}
+        assert FUSED[name] in ops and not ops & {"Loop", "Scan"}  # every runtime reads it
         assert graph_input.shape[1] == "time"
         assert {tuple(s) for s in report.shapes} >= {(1, 5, 10), (3, 12, 10)}
     else:
@@ -66,13 +57,13 @@ def _roundtrip(name: str, tmp_path) -> None:
     assert ov_report.outputs[0].max_abs < 1e-4
 
 
-@pytest.mark.parametrize("name", [_param(name) for name in SMALL_MODELS])
+@pytest.mark.parametrize("name", SMALL_MODELS)
 def test_registry_model_round_trips(name, tmp_path):
     _roundtrip(name, tmp_path)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [_param(name) for name in BACKBONE_MODELS])
+@pytest.mark.parametrize("name", BACKBONE_MODELS)
 def test_backbone_model_round_trips(name, tmp_path):
     _roundtrip(name, tmp_path)
 
@@ -148,11 +139,9 @@ def test_masking_survives_export(name, tmp_path):
 
 
 @pytest.mark.parametrize("precision", ["fp16", "int8"])
-@pytest.mark.parametrize("name", ["cnn", "lstm", "gru"])
+@pytest.mark.parametrize("name", ["cnn", "simple_rnn", "lstm", "gru"])
 def test_lowered_onnx_files_run_in_openvino(name, precision, tmp_path):
     """OpenVINO reads the fp16 (float16 weights, float32 I/O) and the int8 (QDQ) files."""
-    if name != "cnn" and _NO_EMITTER:
-        pytest.skip("recurrent ONNX graphs are OpenVINO-readable with convert.onnx_recurrent")
     model = zoo.create_model(name, input_shape=small_input_shape(name))
     fp32 = export_onnx(model, tmp_path / f"{name}.onnx")
     if precision == "fp16":
