@@ -61,6 +61,20 @@ def measure(checkouts: dict[str, str | None], runs: int) -> dict[str, dict[str, 
     return samples
 
 
+def render_table(stats: dict[str, dict[str, dict[str, float]]]) -> str:
+    """Markdown: per command, first output and exit, median [min-max] s, per checkout."""
+    headers = ["command"]
+    for name in stats:
+        headers += [f"first output, s ({name})", f"exit, s ({name})"]
+    rows = []
+    for label in COMMANDS:
+        row = [f"`{label}`"]
+        for per in stats.values():
+            row += [_common.fmt_range(per[label]), _common.fmt_range(per[label + " (exit)"])]
+        rows.append(row)
+    return _common.table(headers, rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="runs per command and checkout")
@@ -70,18 +84,11 @@ def main() -> None:
     if args.before:
         checkouts = {"before": str(Path(args.before).resolve()), "now": None}
     samples = measure(checkouts, args.runs)
-    rows = []
-    for label in COMMANDS:
-        row = [f"`{label}`"]
-        for name in checkouts:
-            row.append(_common.fmt_range(_common.spread(samples[name][label])))
-        rows.append(row)
-    headers = ["command", *(f"first output, s ({name})" for name in checkouts)]
-    print(_common.table(headers, rows))
     stats = {
         name: {label: _common.spread(values) for label, values in per.items()}
         for name, per in samples.items()
     }
+    print(render_table(stats))
     path = _common.write_json("cli", {"runs": args.runs, "checkouts": checkouts, "stats": stats})
     print(f"wrote {path}")
 
