@@ -340,7 +340,7 @@ def test_folder_splits_files_and_decoded_arrays(photo_folder):
 def test_folder_skips_corrupt_files_with_a_warning(photo_folder):
     broken = photo_folder / "china" / "broken.jpg"
     broken.write_bytes(_photo().read_bytes()[:5000])
-    with pytest.warns(UserWarning, match="skipping 1 corrupt or truncated image"):
+    with pytest.warns(UserWarning, match="skipping 1 of 15 files: 1 corrupt or truncated image"):
         train = load_arrays(str(photo_folder), task="image", input_shape=(16, 16, 1), val_split=0)
     assert len(train) == 14 and train.x.shape == (14, 16, 16, 1)
     with pytest.raises(ValueError, match="model takes sequences"):

@@ -1,8 +1,9 @@
 """Data for zoo models, without TensorFlow or Keras: `--data SPEC` strings to numpy arrays.
 
-SPEC is a folder with one sub-folder per class, a `.npz` file of arrays, or `builtin:NAME` (real
-datasets shipped in PyPI wheels, see `list_builtin()`), each with an optional query
-`?classes=5-9&per_class=10`. `finetune.data` builds its tf.data pipelines on this package, and
+SPEC is a folder with one sub-folder per class (or train/, val/ or validation/, test/ folders
+each holding class folders), a CSV manifest (`path,label[,split]`), a `.npz` file of arrays, or
+`builtin:NAME` (real datasets shipped in PyPI wheels, see `list_builtin()`), each with an
+optional query `?classes=5-9&per_class=10` (folders also `&layout=classes|splits`). `finetune.data` builds its tf.data pipelines on this package, and
 `convert` reads calibration data through it, so both see the same examples and the same pixels.
 
 Example:
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 from zoo.data._arrays import Arrays, load_arrays, split_arrays
 from zoo.data._builtin import BuiltinInfo, builtin_info, list_builtin
-from zoo.data._folder import IMAGE_EXTENSIONS
+from zoo.data._files import IMAGE_EXTENSIONS
 from zoo.data._image import decode_image, read_pixels, to_shape, to_shape_batch
 from zoo.data._resolve import DEFAULT_VAL_SPLIT, SPLITS, ResolvedData, check_arguments, resolve_data
 from zoo.data._source import Split

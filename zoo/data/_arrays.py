@@ -130,7 +130,7 @@ def _images(data: ResolvedData, items: np.ndarray, limit: int | None) -> tuple:
     if failed:
         warnings.warn(
             f"{data.origin}: skipped {len(failed)} image(s) that failed to decode, e.g. "
-            f"{failed[0]}",
+            f"{', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}",
             stacklevel=4,
         )
     return x[: len(keep)], np.asarray(keep, dtype=np.int64)

@@ -9,9 +9,13 @@ Decisions:
   never below the input size) before the resize: 2-4x less work for photos, and the same
   pixels in training and calibration because both call `decode_image`.
 - Decoding keeps grayscale files gray and makes every other mode RGB: palette colours are looked
-  up, alpha is dropped (not composited, as tf.io.decode_image did), 16-bit samples keep their
-  high byte (as tf.image.convert_image_dtype does). A GIF gives its first frame. EXIF rotation
-  is not applied (training never applied it either).
+  up, alpha is dropped (not composited, as tf.io.decode_image did). A GIF, WebP or TIFF with
+  several frames gives its first. EXIF rotation is not applied (training never applied it either).
+- 16-bit gray files (PNG, TIFF) open in Pillow as mode "I;16" with samples 0-65535; they are
+  scaled by that true range (x * 255 / 65535, rounded), so 65535 is 255 and 257*k is k. Pillow's
+  own `convert("L")` would clip every sample above 255 to white. 16-bit RGB(A) files reach us
+  already as 8-bit (Pillow keeps each sample's high byte, at most 1 level below the scaled value).
+  32-bit integer images ("I") have no fixed range and are refused (`UnsupportedImageError`).
 - Channels are matched before resizing when that makes fewer planes to resize: RGB -> gray uses
   ITU-R 601 luma with TensorFlow's weights (0.2989, 0.587, 0.114), gray -> RGB repeats the
   resized plane. A gray file for a gray model is used as is (no luma round trip).
@@ -29,6 +33,27 @@ import numpy as np
 # ITU-R 601-2 luma, the coefficients tf.image.rgb_to_grayscale uses.
 LUMA = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
 _GRAY_MODES = ("1", "L", "LA", "F")
+_SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+# Pillow modes with no fixed sample range: which 0-255 value a sample means cannot be known.
+_UNSUPPORTED_MODES = ("I",)
+
+
+class UnsupportedImageError(ValueError):
+    """A file Pillow reads but whose pixels have no defined 0-255 meaning (32-bit integers)."""
+
+
+def check_mode(mode: str, path) -> None:
+    """Refuse the Pillow modes `decode_image` cannot map to 0-255 (one-line error).
+
+    Example:
+        >>> check_mode("I", "depth.tif")
+        UnsupportedImageError: depth.tif: 32-bit integer pixels have no fixed range; ...
+    """
+    if mode in _UNSUPPORTED_MODES:
+        raise UnsupportedImageError(
+            f"{os.fsdecode(path)}: 32-bit integer pixels have no fixed range; save the image "
+            f"as 8- or 16-bit. Received: Pillow mode {mode!r}"
+        )
 
 
 def read_pixels(
@@ -56,10 +81,11 @@ def _decoded(path: str | os.PathLike[str] | bytes, at_least: tuple[int, int] | N
     with Image.open(path) as image:
         if at_least is not None and image.format == "JPEG":
             image.draft(image.mode, (at_least[1], at_least[0]))
-        if image.mode.startswith("I"):
-            # 16-bit gray samples: keep the high byte, as TensorFlow's PNG decoder does.
-            wide = np.asarray(image).astype(np.int64)
-            return Image.fromarray(np.clip(wide >> 8, 0, 255).astype(np.uint8))
+        check_mode(image.mode, path)
+        if image.mode in _SIXTEEN_BIT:
+            # Scale by the 16-bit range; Pillow's convert("L") clips at 255 instead.
+            wide = np.asarray(image, dtype=np.float64)
+            return Image.fromarray(np.rint(wide * (255.0 / 65535.0)).astype(np.uint8))
         return image.convert("L" if image.mode in _GRAY_MODES else "RGB")
 
 

@@ -15,6 +15,7 @@ import numpy as np
 from zoo.data._builtin import BUILTINS, load_builtin
 from zoo.data._folder import scan_folder
 from zoo.data._image import decode_image, to_shape
+from zoo.data._manifest import read_manifest
 from zoo.data._npz import load_npz
 from zoo.data._source import (
     Source,
@@ -38,7 +39,8 @@ class ResolvedData:
     Attributes:
         spec: the parsed spec; `origin` is its source part (for messages).
         task: "image" or "sequence".
-        kind: "images" (in-memory arrays), "sequences" or "files" (an image folder's paths).
+        kind: "images" (in-memory arrays), "sequences" or "files" (image paths: a folder or a
+            CSV manifest).
         splits: "train", "val", "test" -> Split, only for splits that exist and are non-empty.
             Train is in a seeded, class-mixed order; val and test keep the source's order.
         input_shape: the model input shape with None dims taken from the data where fixed.
@@ -180,11 +182,14 @@ def _read_source(spec: DataSpec, origin: str, task: str, input_shape, allow_pick
     if spec.kind == "npz":
         return load_npz(spec.source, origin, task, input_shape or (), allow_pickle)
     if task != "image":
+        what = "a CSV manifest of images" if spec.kind == "csv" else "an image folder"
         raise ValueError(
-            f"{origin}: an image folder can only feed an image model, but the model takes "
+            f"{origin}: {what} can only feed an image model, but the model takes "
             f"sequences; give a .npz or builtin sequence set. Received: task={task!r}"
         )
-    return scan_folder(spec.source, origin)
+    if spec.kind == "csv":
+        return read_manifest(spec.source, origin)
+    return scan_folder(spec.source, origin, spec.layout)
 
 
 def _resolve_shape(task: str, input_shape, source: Source, origin: str) -> tuple:

@@ -1,4 +1,5 @@
-"""Parsing of the `--data SPEC` strings: a folder, a `.npz` file or `builtin:NAME`, plus a query.
+"""Parsing of the `--data SPEC` strings: a folder, a `.csv` manifest, a `.npz` file or
+`builtin:NAME`, plus a query.
 
 Pure string work (no file-system access, no TensorFlow), so the CLI can validate a spec instantly
 and `convert` can share it.
@@ -12,7 +13,8 @@ import re
 from zoo.data._builtin import BUILTINS
 
 BUILTIN_PREFIX = "builtin:"
-QUERY_KEYS = ("classes", "per_class")
+QUERY_KEYS = ("classes", "per_class", "layout")
+LAYOUTS = ("classes", "splits")
 # A range like 0-99999999 would build a huge tuple; no classification set has this many classes.
 MAX_CLASSES = 10_000
 
@@ -25,11 +27,13 @@ class DataSpec:
     """A parsed data spec.
 
     Attributes:
-        kind: "folder", "npz" or "builtin".
+        kind: "folder", "csv", "npz" or "builtin".
         source: the folder or file path as given, or the builtin dataset's name.
         classes: classes to keep, as class indices (int) or class names (str), in the order given;
             None keeps all. Kept classes are re-indexed 0..k-1 in their original order.
         per_class: number of labelled training examples to keep per class; None keeps all.
+        layout: a folder's reading, "classes" (`DIR/<class>/`) or "splits"
+            (`DIR/{train,val,test}/<class>/`); None detects it.
 
     Example:
         >>> spec = parse_data_spec("builtin:digits?classes=5-9&per_class=10")
@@ -43,6 +47,7 @@ class DataSpec:
     source: str
     classes: tuple[int | str, ...] | None = None
     per_class: int | None = None
+    layout: str | None = None
 
     def __str__(self) -> str:
         text = BUILTIN_PREFIX + self.source if self.kind == "builtin" else self.source
@@ -51,14 +56,17 @@ class DataSpec:
             query.append("classes=" + ",".join(str(c) for c in self.classes))
         if self.per_class is not None:
             query.append(f"per_class={self.per_class}")
+        if self.layout is not None:
+            query.append(f"layout={self.layout}")
         return text + ("?" + "&".join(query) if query else "")
 
 
 def parse_data_spec(spec: str | DataSpec) -> DataSpec:
-    """Parse a data spec: `DIR`, `FILE.npz` or `builtin:NAME`, each with an optional query.
+    """Parse a data spec: `DIR`, `FILE.csv`, `FILE.npz` or `builtin:NAME`, each with a query.
 
     The query is `?key=value&key=value` with keys `classes` (`5-9`, `5,6,7`, `0-2,7` or class
-    names `cat,dog`) and `per_class` (a positive int). Only the syntax and builtin names are
+    names `cat,dog`), `per_class` (a positive int) and, for a folder, `layout` (`classes` or
+    `splits`, when the folder can be read both ways). Only the syntax and builtin names are
     checked here; paths are checked when the data is loaded. A `?` always starts the query, so
     paths containing `?` are not supported.
 
@@ -95,7 +103,12 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
                 f"Received: {spec!r}"
             )
         return DataSpec("builtin", name, **options)
-    kind = "npz" if source.lower().endswith(".npz") else "folder"
+    suffix = source.lower().rpartition(".")[2]
+    kind = {"npz": "npz", "csv": "csv"}.get(suffix, "folder")
+    if "layout" in options and kind != "folder":
+        raise ValueError(
+            f"layout= applies to image folders only (classes or splits). Received: {spec!r}"
+        )
     return DataSpec(kind, source, **options)
 
 
@@ -115,8 +128,14 @@ def _parse_query(query: str, spec: str) -> dict:
             raise ValueError(
                 f"Data spec option {key!r} needs a value, e.g. {key}=5. Received: {spec!r}"
             )
+        if key == "layout" and value not in LAYOUTS:
+            raise ValueError(f"layout should be {' or '.join(LAYOUTS)}. Received: {spec!r}")
         options[key] = (
-            _parse_classes(value, spec) if key == "classes" else _parse_count(value, spec)
+            _parse_classes(value, spec)
+            if key == "classes"
+            else value
+            if key == "layout"
+            else _parse_count(value, spec)
         )
     return options
 
