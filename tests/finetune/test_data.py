@@ -59,7 +59,10 @@ def test_folder_loads_skips_corrupt_and_counts(data_image_folder):
     with pytest.warns(UserWarning) as record:
         data = load_data(str(data_image_folder), task="image", input_shape=(12, 10, 1), val_split=0)
     messages = " ".join(str(w.message) for w in record)
-    assert "skipping 3 of 9 files: 1 corrupt or truncated image(s), 1 non-image file(s), 1 file" in messages
+    assert (
+        "skipping 3 of 9 files: 1 corrupt or truncated image(s), 1 non-image file(s), 1 file"
+        in messages
+    )
     assert "broken.jpg" in messages and len(record) == 1  # one line for all skipped files
     assert data.class_names == ["circle", "square"]
     assert (data.num_train, data.num_val, data.num_test) == (6, 0, 0)
