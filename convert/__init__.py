@@ -4,7 +4,9 @@ Laid out like `keras/src/export`: one module per target, each with `export_<targ
 (`saved_model`, `onnx`, `openvino`, `tensorrt`, `tftrt`; `lowering` for the ONNX fp16/int8
 lowerings), a short pipeline (`pipeline.convert`: resolve the source, export, gate, publish),
 the parity gate (`gate.verify`), one runner per runtime (`runners.open_artifact`), the
-benchmark (`bench.benchmark`) and the shared tables and atomic publish (`_common`).
+benchmark (`bench.benchmark`), using a model (`evaluation.evaluate`, `prediction.predict`, over
+`classify.open_classifier` and the class names files carry, `metadata`) and the shared tables
+and atomic publish (`_common`).
 
 Example:
     >>> import convert
@@ -39,22 +41,33 @@ _EXPORTS = {
     "GateError": "convert.pipeline",
     "convert": "convert.pipeline",
     "run_preflight": "convert.pipeline",
+    "Evaluation": "convert.evaluation",
+    "evaluate": "convert.evaluation",
+    "PredictResult": "convert.prediction",
+    "predict": "convert.prediction",
+    "open_classifier": "convert.classify",
+    "describe": "convert.metadata",
 }
 # Submodules reachable as attributes without importing them first (`convert.tensorrt.is_available`).
 _SUBMODULES = (
-    "bench", "calibration", "export_utils", "gate", "lowering", "onnx", "openvino", "pipeline",
-    "preflight", "runners", "saved_model", "source", "tensorrt", "tftrt",
+    "bench", "calibration", "classify", "evaluation", "export_utils", "gate", "lowering",
+    "metadata", "onnx", "openvino", "pipeline", "prediction", "preflight", "runners",
+    "saved_model", "source", "tensorrt", "tftrt",
 )  # fmt: skip
 __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from convert.bench import benchmark  # noqa: F401
+    from convert.classify import open_classifier  # noqa: F401
+    from convert.evaluation import Evaluation, evaluate  # noqa: F401
     from convert.export_utils import export_ready_copy  # noqa: F401
     from convert.gate import ParityReport, verify  # noqa: F401
     from convert.lowering import quantize_fp16, quantize_int8  # noqa: F401
+    from convert.metadata import describe  # noqa: F401
     from convert.onnx import export_onnx  # noqa: F401
     from convert.openvino import export_openvino  # noqa: F401
     from convert.pipeline import ConvertResult, GateError, convert, run_preflight  # noqa: F401
+    from convert.prediction import PredictResult, predict  # noqa: F401
     from convert.runners import open_artifact  # noqa: F401
     from convert.saved_model import export_saved_model  # noqa: F401
     from convert.source import resolve_source  # noqa: F401

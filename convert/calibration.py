@@ -59,8 +59,11 @@ def check_classes(
     *,
     output_width: int | None,
     run_class_names: Sequence[str] | None = None,
+    option: str = "--calib-data",
 ) -> None:
     """One-line ValueError when labelled data does not fit the model's classes.
+
+    `option` names the data in the message (`zoo evaluate` passes "--data").
 
     Example:
         >>> check_classes("builtin:digits", [str(d) for d in range(10)], output_width=4)
@@ -70,15 +73,15 @@ def check_classes(
     predicted = model_classes(output_width)
     if predicted is not None and len(names) != predicted:
         raise ValueError(
-            f"--calib-data {spec} has {len(names)} classes but the model predicts {predicted}: "
+            f"{option} {spec} has {len(names)} classes but the model predicts {predicted}: "
             f"pass data with the model's classes (e.g. builtin:NAME?classes=..., or a folder with "
-            f"{predicted} class sub-folders). Received: --calib-data {spec} "
+            f"{predicted} class sub-folders). Received: {option} {spec} "
             f"(classes {', '.join(names[:12])}{', ...' if len(names) > 12 else ''})"
         )
     if run_class_names is not None and names != [str(name) for name in run_class_names]:
         raise ValueError(
-            f"--calib-data {spec} should have the classes the run was trained on, in order: "
-            f"{', '.join(map(str, run_class_names))}. Received: --calib-data {spec} (classes "
+            f"{option} {spec} should have the classes the run was trained on, in order: "
+            f"{', '.join(map(str, run_class_names))}. Received: {option} {spec} (classes "
             f"{', '.join(names)})"
         )
 

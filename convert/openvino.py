@@ -143,6 +143,7 @@ def export_openvino(
     *,
     compress_to_fp16: bool = False,
     opset: int = DEFAULT_OPSET,
+    rt_info: dict[str, str] | None = None,
 ) -> Path:
     """Write the OpenVINO IR of an ONNX file or a Keras model: `path` (.xml) and its `.bin`.
 
@@ -152,6 +153,7 @@ def export_openvino(
         path: the `.xml` file to write; the weights go to the same name with `.bin`.
         compress_to_fp16: store float weights as fp16 (the fp16 IR). Defaults to False.
         opset: the ONNX opset when `source` is a Keras model.
+        rt_info: {"a.b": value} entries saved in the IR's rt_info at path ["a", "b"].
 
     Example:
         >>> export_openvino("model.int8.onnx", "model.int8.xml")
@@ -170,6 +172,8 @@ def export_openvino(
 
             onnx_path = export_onnx(source, Path(scratch) / "model.onnx", opset=opset)
         model = read(onnx_path)
+        for key, value in (rt_info or {}).items():  # e.g. the class names (convert.metadata)
+            model.set_rt_info(value, key.split("."))
         out.parent.mkdir(parents=True, exist_ok=True)
         openvino.save_model(model, str(out), compress_to_fp16=bool(compress_to_fp16))
     return out

@@ -199,6 +199,7 @@ def _onnx_file(
     which wants zero points of 0).
     """
     from convert.lowering import quantize_fp16, quantize_int8
+    from convert.metadata import of_keras, write_onnx
     from convert.onnx import export_onnx
 
     precision = job.precision if lower or job.precision == "int8" else "fp32"
@@ -207,6 +208,8 @@ def _onnx_file(
         fp32 = out if precision == "fp32" else scratch / "model.fp32.onnx"
         job.say(f"exporting ONNX (opset {job.opset})")
         export_onnx(job.model, fp32, opset=job.opset)
+        # Class names and the input contract travel in the file; the lowerings copy them.
+        write_onnx(fp32, of_keras(job.model, job.src.path))
     if precision == "fp16":
         job.say("converting to float16")
         quantize_fp16(fp32, out)
@@ -231,12 +234,16 @@ def _export_saved_model(job: _Job, candidate: Path) -> dict[str, Any]:
 
 
 def _export_openvino(job: _Job, candidate: Path) -> dict[str, Any]:
+    from convert.metadata import read_onnx
     from convert.openvino import export_openvino
 
     with tempfile.TemporaryDirectory(prefix="kerazoo-convert-") as scratch:
         onnx_path = _onnx_file(job, Path(scratch) / "model.onnx", Path(scratch), lower=False)
         job.say(f"writing OpenVINO IR ({job.precision})")
-        export_openvino(onnx_path, candidate, compress_to_fp16=job.precision == "fp16")
+        export_openvino(
+            onnx_path, candidate, compress_to_fp16=job.precision == "fp16",
+            rt_info=read_onnx(onnx_path).to_props(),  # OpenVINO drops ONNX metadata_props
+        )  # fmt: skip
     return {}
 
 
