@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from zoo.runs import read_yaml_mapping
+from zoo.runs import read_yaml_mapping, recorded_data, resolve_recorded_paths, spec_path
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 DEFAULT_MODEL = "cnn"
@@ -225,6 +225,25 @@ def validate_config(cfg: FinetuneConfig) -> None:
     validate_strategy(cfg.strategy, cfg.cpu_devices, cfg.scale_lr)
     if cfg.weights is not None and str(cfg.weights).lower() in ("none", "null", ""):
         cfg.weights = None
+    _absolute_paths(cfg)
+
+
+def _absolute_paths(cfg: FinetuneConfig) -> None:
+    """Paths that exist, made absolute: the run records them so, and its config.yaml then works
+    from any directory (--resume, zoo convert RUN). A path that does not exist is kept as given,
+    so its error names what the user typed."""
+
+    def absolute(path: str) -> str | None:
+        path = os.path.expanduser(path.strip())
+        return os.path.abspath(path) if path and os.path.exists(path) else None
+
+    source, query = spec_path(cfg.data)
+    if source is not None and (found := absolute(source)):
+        cfg.data = found + query
+    for name in ("from_run", "weights"):
+        value = getattr(cfg, name)
+        if isinstance(value, str) and value not in ("default", "imagenet"):
+            setattr(cfg, name, absolute(value) or value)
 
 
 def _normalise_keys(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -262,8 +281,15 @@ def merge_config(base: FinetuneConfig, overrides: Mapping[str, Any]) -> Finetune
 
 
 def config_from_dict(values: Mapping[str, Any]) -> FinetuneConfig:
-    """A config from plain values (a parsed YAML file), defaults for the rest."""
-    return merge_config(FinetuneConfig(), values)
+    """A config from plain values (a parsed YAML file), defaults for the rest.
+
+    `weights: null` keeps meaning random init (as a run's config.yaml records it), where a CLI
+    option left at None means "not given".
+    """
+    cfg = merge_config(FinetuneConfig(), values)
+    if "weights" in values and values["weights"] is None:
+        cfg.weights = None
+    return cfg
 
 
 def load_config(path: str | os.PathLike[str]) -> FinetuneConfig:
@@ -281,12 +307,19 @@ def load_config(path: str | os.PathLike[str]) -> FinetuneConfig:
             f"Config file {str(path)!r} should hold a mapping of options. "
             f"Received: {type(values).__name__}"
         )
+    values = resolve_recorded_paths(values, os.path.dirname(os.path.abspath(path)))
     return config_from_dict(values)
 
 
 def config_yaml(cfg: FinetuneConfig, **extra: Any) -> str:
-    """The YAML text of `cfg` plus resolved facts (e.g. num_classes) appended under their keys."""
-    return yaml.safe_dump({**cfg.to_dict(), **extra}, sort_keys=False)
+    """The YAML text of `cfg` plus resolved facts (e.g. num_classes) appended under their keys.
+
+    `out` is written absolute, like the other paths (see `_absolute_paths`).
+    """
+    values = cfg.to_dict()
+    if values.get("out"):
+        values["out"] = os.path.abspath(values["out"])
+    return yaml.safe_dump({**values, **extra}, sort_keys=False)
 
 
 def save_config(cfg: FinetuneConfig, path: str | os.PathLike[str], **extra: Any) -> None:
@@ -302,6 +335,12 @@ def resolved_keys() -> tuple[str, ...]:
 
 
 def config_from_run_yaml(path: str | os.PathLike[str]) -> FinetuneConfig:
-    """Read RUN_DIR/config.yaml back, ignoring the resolved facts written beside the options."""
-    values = read_yaml_mapping(path)
+    """Read RUN_DIR/config.yaml back, ignoring the resolved facts written beside the options.
+
+    Relative paths (runs recorded before paths were absolute) are looked up under the run
+    directory, then where the run started, then here; data found nowhere is a one-line error.
+    """
+    run_dir = os.path.dirname(os.path.abspath(path))
+    values = resolve_recorded_paths(read_yaml_mapping(path), run_dir)
+    recorded_data(run_dir, values)
     return config_from_dict({k: v for k, v in values.items() if k not in resolved_keys()})

@@ -4,6 +4,12 @@
 read them. Both take the file names from `RunPaths` and the saved config from
 `read_run_config`, so the layout is spelled in this one module. No TensorFlow, no Keras.
 
+The paths a run records (`data`, `from_run`, a `weights` file, `out`) are written absolute, so
+`--resume`, `zoo convert RUN` and `zoo evaluate RUN` work from any directory. Runs recorded
+before that kept them relative to the directory the run was started from: `read_run_config`
+looks for them under the run directory, then that start directory (the run directory minus its
+recorded `out`), then the current directory, and `recorded_data` names the fix when none holds it.
+
 Example:
     >>> paths = RunPaths("runs/demo")
     >>> paths.model.name, paths.config.name
@@ -101,11 +107,12 @@ class RunPaths:
 
 
 def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """The run's saved `config.yaml` as a dict; {} when the run has none.
+    """The run's saved `config.yaml` as a dict, recorded paths absolute; {} when it has none.
 
     A run directory without config.yaml (a bare folder holding model.keras) is valid: there is
     nothing to read. A config.yaml that is not YAML, not UTF-8 or not a mapping is a one-line
-    ValueError naming the file.
+    ValueError naming the file. Relative paths (runs recorded before paths were absolute) are
+    resolved by `resolve_recorded_paths`; one found nowhere is left as written.
 
     Example:
         >>> config = read_run_config("runs/demo")
@@ -115,7 +122,87 @@ def read_run_config(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
     path = RunPaths(Path(run_dir)).config
     if not path.is_file():
         return {}
-    return read_yaml_mapping(path)
+    return resolve_recorded_paths(read_yaml_mapping(path), run_dir)
+
+
+# Config keys holding a path (`from` is the YAML spelling of from_run); `data` is a data spec.
+PATH_KEYS = ("data", "from_run", "from", "weights")
+# `weights` values that are tags, not files.
+_WEIGHT_TAGS = ("default", "imagenet", "none", "null", "")
+
+
+def resolve_recorded_paths(values: dict[str, Any], base: str | os.PathLike[str]) -> dict[str, Any]:
+    """`values` with each relative path of PATH_KEYS made absolute where it is found.
+
+    Looked up under `base` (the run directory, or a config file's folder), then the directory
+    the run was started from (`base` minus the recorded relative `out`, for runs recorded with
+    relative paths), then the current directory. Absolute paths, builtin specs, weight tags and
+    paths found nowhere are kept as written.
+
+    Example:
+        >>> resolve_recorded_paths({"data": "photos?classes=cat,dog", "out": "runs/a"}, "runs/a")
+        {'data': '/home/me/project/photos?classes=cat,dog', 'out': 'runs/a'}
+    """
+    resolved = dict(values)
+    places = _search_places(values, Path(base))
+    for key in PATH_KEYS:
+        value = values.get(key)
+        if not isinstance(value, str) or (key == "weights" and value.lower() in _WEIGHT_TAGS):
+            continue
+        source, query = spec_path(value) if key == "data" else (value, "")
+        if source is None or Path(source).expanduser().is_absolute():
+            continue
+        found = next((place / source for place in places if (place / source).exists()), None)
+        if found is not None:
+            resolved[key] = os.path.abspath(found) + query
+    return resolved
+
+
+def recorded_data(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> str | None:
+    """The run's `data` spec (from `read_run_config`), or a one-line ValueError when it is a
+    relative path that none of the places `resolve_recorded_paths` searches holds.
+
+    Example:
+        >>> recorded_data("runs/a", read_run_config("runs/a"))
+        '/home/me/project/photos'
+    """
+    value = config.get("data")
+    if not value:
+        return None
+    source, _ = spec_path(str(value))
+    if source is None or Path(source).expanduser().is_absolute() or Path(source).exists():
+        return str(value)
+    places = ", ".join(str(place) for place in _search_places(config, Path(run_dir)))
+    raise ValueError(
+        f"{str(RunPaths(Path(run_dir)).config)!r} records data {source!r} relative to the "
+        f"directory that run was started from, and none of {places} holds it: run the command "
+        f"from that directory, or write the data's absolute path as `data:` in config.yaml "
+        f"(zoo convert also takes --calib-data PATH). Received: data={value!r}"
+    )
+
+
+def spec_path(spec: str) -> tuple[str | None, str]:
+    """(the path of a data spec, its `?query` text), or (None, "") for builtin:NAME.
+
+    Example:
+        >>> spec_path("photos/?classes=cat,dog")
+        ('photos/', '?classes=cat,dog')
+    """
+    source, mark, query = spec.partition("?")  # `?` always starts the query (zoo.data._spec)
+    if source.strip().startswith("builtin:"):
+        return None, ""
+    return source.strip(), mark + query
+
+
+def _search_places(values: dict[str, Any], base: Path) -> list[Path]:
+    places = [base.resolve()]
+    out = values.get("out")
+    if isinstance(out, str) and out and not Path(out).is_absolute():
+        parts = Path(os.path.normpath(out)).parts
+        if ".." not in parts and places[0].parts[-len(parts) :] == parts:
+            places.append(Path(*places[0].parts[: -len(parts)]))
+    places.append(Path.cwd())
+    return list(dict.fromkeys(places))
 
 
 def read_yaml_mapping(path: str | os.PathLike[str]) -> dict[str, Any]:
