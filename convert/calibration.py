@@ -1,10 +1,13 @@
-"""Calibration and parity data for `convert`: a data SPEC read through `zoo.data.load_arrays`.
+"""Calibration and parity data for `convert`: a data SPEC read through `zoo.data` (resolved once,
+then sliced per split with `split_arrays`, as `load_arrays` does).
 
 Calibration (int8 activation ranges) reads the train split; the parity gate scores the
 validation split, else the test split, else the train split. Images are resized to the model's
 input. Labelled data must fit the model: as many classes as the model predicts (its softmax
 width; a 1-unit sigmoid predicts 2), and for a run directory the run's own class names, or the
-gate's accuracy would compare labels of one task with predictions of another.
+gate's accuracy would compare labels of one task with predictions of another. A run's data is
+split with the run's own `seed` and `val_split` (`run_split_rules`), so the gate scores the
+examples that run validated on.
 
 Example:
     >>> data = load_calibration("builtin:digits", input_name="image", input_shape=(28, 28, 1),
@@ -86,6 +89,21 @@ def check_classes(
         )
 
 
+def run_split_rules(config: dict[str, Any]) -> dict[str, Any]:
+    """The split rules a run trained with (its config.yaml), as `load_calibration` keywords.
+
+    Example:
+        >>> run_split_rules({"seed": 3, "val_split": 0.1})
+        {'seed': 3, 'val_split': 0.1}
+    """
+    from zoo.data import DEFAULT_VAL_SPLIT
+
+    return {
+        "seed": config.get("seed", 0),
+        "val_split": config.get("val_split", DEFAULT_VAL_SPLIT),
+    }
+
+
 def load_calibration(
     spec: str,
     *,
@@ -94,6 +112,7 @@ def load_calibration(
     output_width: int | None = None,
     run_class_names: Sequence[str] | None = None,
     seed: int = 0,
+    val_split: float | None = None,
 ) -> CalibrationData:
     """Read SPEC for a model with this input: calibration from train, evaluation from val/test.
 
@@ -102,21 +121,21 @@ def load_calibration(
         input_name, input_shape: the model's input (shape without batch; None for a free axis).
         output_width: the model's output width, to check the class count (None: unchecked).
         run_class_names: the run's class names, checked when given.
-        seed: the sampling seed of `zoo.data.load_arrays`.
+        seed, val_split: the split rules of `zoo.data.load_arrays` (a run's: `run_split_rules`);
+            val_split None is zoo.data's default.
     """
-    from zoo.data import load_arrays
+    from zoo.data import DEFAULT_VAL_SPLIT, resolve_data, split_arrays
 
     task = _task(spec, input_name, input_shape)
-    read = dict(task=task, input_shape=tuple(input_shape), seed=seed)
-    train = load_arrays(spec, split="train", limit=CALIBRATION_LIMIT, **read)
+    split_rules = dict(seed=seed, val_split=DEFAULT_VAL_SPLIT if val_split is None else val_split)
+    # Resolved once: a folder is scanned (and its files checked) once, not once per split.
+    data = resolve_data(spec, task=task, input_shape=tuple(input_shape), **split_rules)
+    train = split_arrays(data, "train", CALIBRATION_LIMIT)
     check_classes(
         spec, train.class_names, output_width=output_width, run_class_names=run_class_names
     )
-    for split in _EVALUATION_SPLITS:
-        try:
-            evaluation = load_arrays(spec, split=split, limit=EVALUATION_LIMIT, **read)
-        except ValueError:  # the data has no such split
-            continue
+    for split in (s for s in _EVALUATION_SPLITS if s in data.splits):
+        evaluation = split_arrays(data, split, EVALUATION_LIMIT)
         if len(evaluation.x):
             break
     else:

@@ -163,7 +163,13 @@ def _check_free(final: Path, overwrite: bool) -> None:
 
 def _gate_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say) -> tuple[Any, Any]:
     """(calibration (x, y), evaluation (x, y)), or (None, None): the gate then generates inputs."""
-    spec = calib_data if calib_data is not None else src.data_spec
+    from convert.calibration import run_split_rules
+    from zoo.runs import recorded_data
+
+    spec = calib_data
+    if spec is None and src.run_dir is not None:
+        # The run's own data; a one-line error when an older run's relative path is nowhere.
+        spec = recorded_data(src.run_dir, src.config)
     if spec is None:
         return None, None
     if isinstance(spec, tuple):
@@ -182,6 +188,7 @@ def _gate_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say) -> tu
         input_shape=shape,
         output_width=width,
         run_class_names=src.class_names,
+        **run_split_rules(src.config),  # the run's seed and val_split: its validation examples
     )
     return data.calibration, data.evaluation
 
