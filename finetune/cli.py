@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from finetune.config import PRECISIONS
+from finetune.config import LR_SCHEDULES, OPTIMIZERS, PRECISIONS
 from finetune.distribute import SCALE_LR, STRATEGIES
 
 EXAMPLES = """
@@ -29,7 +29,10 @@ Examples:
       --input-shape 96,96,3 --head-epochs 3 --epochs 8 --unfreeze 20 --precision auto \\
       --out runs/photos
   zoo finetune --model lstm --data seqs.npz --option units=32 --option masking=true --out runs/s
+  zoo finetune --optimizer sgd --momentum 0.9 --lr 0.01 --lr-schedule cosine \\
+      --warmup-epochs 1 --label-smoothing 0.1 --patience 3 --epochs 20 --out runs/r
   zoo finetune --config my.yaml --lr 3e-4 --out runs/a     # options override the file
+  zoo finetune --config runs/r/config.yaml --seed 1 --out runs/r1  # repeat a run's recipe
   zoo finetune --out runs/a --resume                       # continue an interrupted run
   zoo finetune --strategy mirrored --cpu-devices 2 --batch-size 64 --out runs/m
   TF_CONFIG='{"cluster": {"worker": ["h1:2222", "h2:2222"]}, "task": {"type": "worker",
@@ -125,7 +128,7 @@ def _one_line(error: BaseException) -> str:
     help="Phase 2 unfreezes the top N weighted layers of the backbone, or all. "
     "BatchNorm stays frozen. [default: all]",
 )
-@click.option("--lr", type=float, help="Phase-1 learning rate (Adam). [default: 0.001]")
+@click.option("--lr", type=float, help="Phase-1 learning rate. [default: 0.001]")
 @click.option("--fine-tune-lr", type=float, help="Phase-2 learning rate. [default: 0.0001]")
 @click.option(
     "--batch-size",
@@ -136,6 +139,45 @@ def _one_line(error: BaseException) -> str:
     "--precision",
     type=click.Choice(PRECISIONS),
     help="Dtype policy; auto measures each supported one and keeps the fastest. [default: float32]",
+)
+@click.option(
+    "--optimizer",
+    type=click.Choice(OPTIMIZERS),
+    help="A fresh one per phase. [default: the model's recommended one, else adam]",
+)
+@click.option(
+    "--weight-decay",
+    type=click.FloatRange(min=0),
+    help="Decoupled weight decay. [default: 0.004 with adamw, else 0]",
+)
+@click.option(
+    "--momentum",
+    type=float,
+    help="SGD momentum in [0, 1); --optimizer sgd only. [default: 0.9]",
+)
+@click.option(
+    "--lr-schedule",
+    type=click.Choice(LR_SCHEDULES),
+    help="Per epoch over the whole run, x each phase's rate: cosine decay; step (x0.1 at each "
+    "third); plateau (x0.5 after 2 epochs without improvement). [default: constant]",
+)
+@click.option(
+    "--warmup-epochs",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Linear warm-up: epoch e (0-based) trains at (e+1)/(N+1) of the rate. [default: 0]",
+)
+@click.option(
+    "--label-smoothing",
+    type=float,
+    help="Label smoothing in [0, 1) (softmax: one-hot labels). [default: 0]",
+)
+@click.option(
+    "--patience",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Stop after N epochs without improvement of val accuracy (fine-tuning epochs only "
+    "in a two-phase run); model.keras keeps the best epoch. [default: 0, never]",
 )
 @click.option("--augment/--no-augment", default=None, help="Random image augmentation.")
 @click.option(
@@ -152,7 +194,12 @@ def _one_line(error: BaseException) -> str:
 @click.option("--out", metavar="RUN_DIR", help="Run directory. [default: runs/MODEL-TIME]")
 @click.option("--resume", is_flag=True, default=None, help="Continue the interrupted run in --out.")
 @click.option("--overwrite", is_flag=True, default=None, help="Replace a non-empty --out.")
-@click.option("--quiet", is_flag=True, default=None, help="Print nothing but errors.")
+@click.option(
+    "--quiet",
+    is_flag=True,
+    default=None,
+    help="Print nothing but errors (a terminal otherwise shows a progress bar per epoch).",
+)
 @click.option("--list-data", is_flag=True, help="List the builtin datasets and exit.")
 @click.option(
     "--option",

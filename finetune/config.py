@@ -20,6 +20,19 @@ import yaml
 from zoo.runs import read_yaml_mapping, recorded_data, resolve_recorded_paths, spec_path
 
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "step", "plateau")
+# The training recipe: None in FinetuneConfig means "not set by the user"; finetune.recipe
+# resolves it (a model's recommended value, else the default) and the run records both.
+RECIPE_FIELDS = (
+    "optimizer",
+    "weight_decay",
+    "momentum",
+    "lr_schedule",
+    "warmup_epochs",
+    "label_smoothing",
+    "patience",
+)
 DEFAULT_MODEL = "cnn"
 DEFAULT_DATA = "builtin:digits"
 # YAML keys that may be spelled like the CLI option (dashes) or with `from` for `from_run`.
@@ -76,6 +89,16 @@ class FinetuneConfig:
         scale_lr: "none" or "linear" (both learning rates x the number of replicas).
         unsafe_load: let a `from_run` `.keras` file run code stored in it (Lambda layers);
             only for files you trust.
+        optimizer: "adam", "adamw" or "sgd". None (not set): the model's recommended one,
+            else adam. Each recipe option below is None until `finetune.recipe` resolves it.
+        weight_decay: decoupled weight decay (>= 0); None: 0.004 with adamw, else 0.
+        momentum: SGD momentum in [0, 1); sgd only. None: 0.9 with sgd.
+        lr_schedule: "constant", "cosine", "step" (x0.1 at each third of the epochs after
+            warm-up) or "plateau" (x0.5 after 2 epochs without improvement). None: constant.
+        warmup_epochs: epochs of linear warm-up to the learning rate; None: 0.
+        label_smoothing: in [0, 1); None: 0.
+        patience: stop after this many epochs without improvement of the monitored metric
+            (the best epoch is kept); 0 or None: never stop early.
     """
 
     model: str = DEFAULT_MODEL
@@ -103,6 +126,13 @@ class FinetuneConfig:
     cpu_devices: int = 0
     scale_lr: str = "none"
     unsafe_load: bool = False
+    optimizer: str | None = None
+    weight_decay: float | None = None
+    momentum: float | None = None
+    lr_schedule: str | None = None
+    warmup_epochs: int | None = None
+    label_smoothing: float | None = None
+    patience: int | None = None
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -220,6 +250,7 @@ def validate_config(cfg: FinetuneConfig) -> None:
         resume=cfg.resume,
         overwrite=cfg.overwrite,
     )
+    _validate_recipe(cfg)
     from finetune.distribute import validate_strategy
 
     validate_strategy(cfg.strategy, cfg.cpu_devices, cfg.scale_lr)
@@ -244,6 +275,52 @@ def _absolute_paths(cfg: FinetuneConfig) -> None:
         value = getattr(cfg, name)
         if isinstance(value, str) and value not in ("default", "imagenet"):
             setattr(cfg, name, absolute(value) or value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _validate_recipe(cfg: FinetuneConfig) -> None:
+    """The recipe options: each None (not set) or valid, and consistent with each other."""
+    for name, choices in (("optimizer", OPTIMIZERS), ("lr_schedule", LR_SCHEDULES)):
+        value = getattr(cfg, name)
+        if isinstance(value, str):
+            value = value.strip().lower()
+            setattr(cfg, name, value)
+        _check(
+            value is None or value in choices,
+            f"{name} should be one of {', '.join(choices)}.",
+            **{name: value},
+        )
+    for name in ("warmup_epochs", "patience"):
+        value = getattr(cfg, name)
+        _check(
+            value is None or (_is_int(value) and value >= 0),
+            f"{name} should be an int >= 0.",
+            **{name: value},
+        )
+    for name, upper in (("weight_decay", None), ("momentum", 1.0), ("label_smoothing", 1.0)):
+        value = getattr(cfg, name)
+        rule = f"in [0, {upper:g})" if upper else ">= 0"
+        _check(
+            value is None
+            or (_is_number(value) and value >= 0 and (upper is None or value < upper)),
+            f"{name} should be a number {rule}.",
+            **{name: value},
+        )
+    _check(
+        cfg.momentum is None or cfg.optimizer == "sgd",
+        "momentum applies to --optimizer sgd only (adam and adamw keep their own moments).",
+        momentum=cfg.momentum,
+        optimizer=cfg.optimizer,
+    )
+    _check(
+        cfg.warmup_epochs is None or cfg.warmup_epochs < cfg.epochs,
+        "warmup_epochs should be fewer than epochs (warm-up leaves at least one epoch).",
+        warmup_epochs=cfg.warmup_epochs,
+        epochs=cfg.epochs,
+    )
 
 
 def _normalise_keys(values: Mapping[str, Any]) -> dict[str, Any]:
@@ -293,7 +370,11 @@ def config_from_dict(values: Mapping[str, Any]) -> FinetuneConfig:
 
 
 def load_config(path: str | os.PathLike[str]) -> FinetuneConfig:
-    """Read a YAML config file; unknown keys and bad values are one-line ValueErrors."""
+    """Read a YAML config file; unknown keys and bad values are one-line ValueErrors.
+
+    A run's own config.yaml is accepted too: its resolved facts (num_classes, recipe, ...) are
+    left out, so `--config runs/a/config.yaml --out runs/b` repeats run a.
+    """
     if not os.path.isfile(path):
         raise ValueError(f"Config file {str(path)!r} does not exist.")
     try:
@@ -308,7 +389,7 @@ def load_config(path: str | os.PathLike[str]) -> FinetuneConfig:
             f"Received: {type(values).__name__}"
         )
     values = resolve_recorded_paths(values, os.path.dirname(os.path.abspath(path)))
-    return config_from_dict(values)
+    return config_from_dict({k: v for k, v in values.items() if k not in resolved_keys()})
 
 
 def config_yaml(cfg: FinetuneConfig, **extra: Any) -> str:
@@ -331,7 +412,7 @@ def save_config(cfg: FinetuneConfig, path: str | os.PathLike[str], **extra: Any)
 
 def resolved_keys() -> tuple[str, ...]:
     """Keys written next to the options in RUN_DIR/config.yaml that are facts, not options."""
-    return ("num_classes", "class_names", "task", "precision_requested")
+    return ("num_classes", "class_names", "task", "precision_requested", "recipe")
 
 
 def config_from_run_yaml(path: str | os.PathLike[str]) -> FinetuneConfig:

@@ -15,6 +15,13 @@ history) are checkpointed atomically, and an improved epoch saves its weights (c
 best.npz, cheap). `model.keras` is written once, from the best weights, by `finish()` at the
 end of the run (or of the resume that completes it).
 
+The recipe (`finetune.recipe`): each phase compiles the recipe's optimizer; the learning rate of
+each epoch is set by Keras' LearningRateScheduler from the epoch alone (nothing to save), and
+`plateau`'s ReduceLROnPlateau counters ride in the checkpoint. Patience is counted from the
+best epoch the loop already records, not by keras.callbacks.EarlyStopping: that one resets its
+counters in every `fit` (each phase, each resume) and keeps its own copy of the best weights.
+In a two-phase run patience counts fine-tuning epochs only: the head phase always runs.
+
 Under a tf.distribute strategy the loop runs inside its scope (see `finetune.train`); every
 dataset goes through `prepare_dataset` (the run's auto-shard policy), and a resume reads the
 checkpoint from `resume_paths` (the chief's run directory) even on workers that write elsewhere.
@@ -35,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from finetune.model import PhasePlan, body_layers, compile_model, set_phase
+from finetune.model import PhasePlan, body_layers, set_phase
+from finetune.recipe import Recipe, compile_recipe, one_hot_labels, resolve_recipe
 from finetune.report import format_epoch, write_history_csv
 from finetune.rundir import RunPaths, atomic_save, state_weights, write_checkpoint
 from finetune.trainset import MAX_ARRAY_BYTES, TrainData
@@ -51,13 +59,19 @@ def is_binary(model: Any) -> bool:
     return int(model.output_shape[-1]) == 1
 
 
-def with_labels_for(model: Any, dataset: Any) -> Any:
-    """One sigmoid unit wants float (batch, 1) labels; softmax keeps int class indices."""
-    if dataset is None or not is_binary(model):
+def with_labels_for(model: Any, dataset: Any, recipe: Recipe | None = None) -> Any:
+    """One sigmoid unit wants float (batch, 1) labels; softmax keeps int class indices, or
+    one-hot floats under label smoothing (see `finetune.recipe.one_hot_labels`)."""
+    if dataset is None:
         return dataset
     import tensorflow as tf
 
-    return dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), (-1, 1))))
+    if is_binary(model):
+        return dataset.map(lambda x, y: (x, tf.reshape(tf.cast(y, tf.float32), (-1, 1))))
+    if recipe is not None and one_hot_labels(model, recipe):
+        classes = int(model.output_shape[-1])
+        return dataset.map(lambda x, y: (x, tf.one_hot(tf.reshape(y, (-1,)), classes)))
+    return dataset
 
 
 def _tensorboard_note() -> str | None:
@@ -95,15 +109,17 @@ class EpochLoop:
         echo: Callable[[str], None],
         prepare_dataset: Callable[[Any], Any] | None = None,
         resume_paths: RunPaths | None = None,
+        recipe: Recipe | None = None,
     ):
         import keras
 
         self.model, self.cfg, self.plan, self.data, self.paths = model, cfg, plan, data, paths
         self.policy, self.echo = policy, echo
+        self.recipe = recipe or resolve_recipe(cfg)
         self.prepare_dataset = prepare_dataset or (lambda dataset: dataset)
         self.resume_paths = resume_paths or paths
         self.train_data = TrainData(data, cfg.seed, cfg.batch_size, cfg.augment)
-        self.val = self.prepare_dataset(with_labels_for(model, data.val))
+        self.val = self.prepare_dataset(with_labels_for(model, data.val, self.recipe))
         self.monitor = "val_accuracy" if self.val is not None else "accuracy"
         # Keras callbacks of every fit, after the loop's own epoch-end hook (tests and benchmarks
         # may append theirs).
@@ -121,7 +137,19 @@ class EpochLoop:
         self.rows: list[dict[str, Any]] = []
         self.best: dict[str, Any] = {}
         self._nan_epoch: int | None = None
+        self.stopped_early: int | None = None  # the epoch after which patience ran out
+        self._schedule = self._schedule_callbacks()
         self._began, self._wall_before, self._epoch_start = time.perf_counter(), 0.0, 0.0
+
+    def _schedule_callbacks(self) -> list[Any]:
+        from finetune.callbacks import lr_scheduler, plateau_callbacks, progress_bar
+
+        # Order matters: the scheduler logs the epoch's rate, then the plateau updates its
+        # counters, then the progress bar clears, all before the loop's hook checkpoints.
+        return [lr_scheduler(self), *plateau_callbacks(self), *progress_bar(self)]
+
+    def _plateau(self) -> Any | None:
+        return next((c for c in self._schedule if hasattr(c, "pending")), None)
 
     def lr(self, phase: int) -> float:
         return self.cfg.fine_tune_lr if self.plan.two_phase and phase == 2 else self.cfg.lr
@@ -150,7 +178,7 @@ class EpochLoop:
         # A copy of the body's weights proves afterwards that phase 1 left them untouched.
         self._snapshot = self._body_snapshot() if self.plan.two_phase else None
         self.phase_notes[phase] = set_phase(self.model, phase, self.plan, self.cfg.unfreeze)
-        compile_model(self.model, self.lr(phase))
+        compile_recipe(self.model, self.lr(phase), self.recipe)
         self.phase = phase
         trainable = sum(int(np.prod(v.shape)) for v in self.model.trainable_variables)
         self.phase_notes[phase]["trainable_params"] = trainable
@@ -171,6 +199,9 @@ class EpochLoop:
             self._snapshot = self._body_snapshot()
         self.rows = list(state.get("history", []))
         self.best = dict(state.get("best", {}))
+        self.stopped_early = state.get("stopped_early")
+        if self._plateau() is not None:
+            self._plateau().pending = state.get("plateau")
         self.echo(f"resuming after epoch {state['epoch']} (phase {state['phase']})")
         return int(state["epoch"])
 
@@ -185,7 +216,7 @@ class EpochLoop:
     def _fit_phase(self, first: int, end: int) -> None:
         """Epochs first..end-1 (all of one phase) in one `fit`; each is checkpointed as it ends."""
         train = self.train_data.epochs(first, end)
-        train = self.prepare_dataset(with_labels_for(self.model, train))
+        train = self.prepare_dataset(with_labels_for(self.model, train, self.recipe))
         self._nan_epoch = None
         self._epoch_start = time.perf_counter()
         self.model.fit(
@@ -195,11 +226,13 @@ class EpochLoop:
             epochs=end,
             steps_per_epoch=self.train_data.steps,
             verbose=0,
-            callbacks=[_epoch_end_callback(self), *self.callbacks],
+            callbacks=[*self._schedule, _epoch_end_callback(self), *self.callbacks],
             shuffle=False,  # the stream is already shuffled per (seed, epoch)
         )
         if self._nan_epoch is not None:
             raise NonFiniteLossError(self._nan_message(self._nan_epoch))
+        if self.stopped_early is not None:
+            return
         done = self.rows[-1]["epoch"] if self.rows else 0
         if done < end:
             raise RuntimeError(
@@ -222,7 +255,9 @@ class EpochLoop:
 
     def _fit_epoch(self, epoch: int, logs: dict[str, Any]) -> dict[str, Any]:
         """The history row of an epoch that `fit` just finished, from its logs."""
-        row = {"epoch": epoch + 1, "phase": self.phase, "lr": self.lr(self.phase)}
+        # The rate this epoch trained at (LearningRateScheduler logs it before any reduction).
+        used = logs.pop("learning_rate", self.lr(self.phase))
+        row = {"epoch": epoch + 1, "phase": self.phase, "lr": float(used)}
         row.update({key: float(value) for key, value in logs.items()})
         row["seconds"] = round(time.perf_counter() - self._epoch_start, 3)
         return row
@@ -256,6 +291,7 @@ class EpochLoop:
             weights = self.model.get_weights()
             atomic_save(self.paths.best_weights, lambda tmp: np.savez(tmp, *weights))
         write_history_csv(self.paths.history, self.rows)
+        self._check_patience(epoch)
         state = {
             "epoch": epoch + 1,
             "phase": self.phase,
@@ -263,15 +299,33 @@ class EpochLoop:
             "history": self.rows,
             "policy": self.policy,
             "wall_seconds": elapsed,
+            "stopped_early": self.stopped_early,
         }
+        if self._plateau() is not None:
+            state["plateau"] = self._plateau().state()
         write_checkpoint(self.paths, self.model, state)
+
+    def _check_patience(self, epoch: int) -> None:
+        """Stop `fit` once `patience` epochs of the last phase brought no improvement."""
+        patience, last = self.recipe.patience, self.plan.phase_of(self.plan.total_epochs - 1)
+        if not patience or self.phase != last:
+            return
+        first = self.plan.head_epochs if self.plan.two_phase else 0  # epochs before the phase
+        since = epoch + 1 - max(int(self.best.get("epoch") or 0), first)
+        if since >= patience:
+            self.stopped_early = epoch + 1
+            self.model.stop_training = True
+            self.echo(
+                f"early stop after epoch {epoch + 1}: no {self.monitor} improvement in "
+                f"{since} epoch(s) (patience {patience}); keeping epoch {self.best.get('epoch')}"
+            )
 
     def run(self, state: dict[str, Any] | None, wall_before: float = 0.0) -> list[dict[str, Any]]:
         """Train from the start or from `state` to `plan.total_epochs`; returns history rows."""
         start_epoch = self.restore(state) if state else 0
         self._began, self._wall_before = time.perf_counter(), wall_before
         epoch, total = start_epoch, self.plan.total_epochs
-        while epoch < total:
+        while epoch < total and self.stopped_early is None:
             phase = self.plan.phase_of(epoch)
             if phase != self.phase:
                 self.enter_phase(phase)
@@ -286,9 +340,21 @@ class EpochLoop:
         return self.rows
 
     def finish(self) -> None:
-        """Load the best epoch's weights and write them as model.keras (once per run)."""
+        """Load the best epoch's weights, re-estimate the statistics of BatchNorm layers that
+        trained (`finetune.batchnorm`; best.npz keeps the weights as trained, so a resume stays
+        exact) and write them as model.keras (once per run)."""
+        from finetune.batchnorm import reestimate_for_run
+
         self.restore_best()
-        atomic_save(self.paths.model, lambda tmp: self.model.save(tmp))
+        self.batchnorm = reestimate_for_run(self.model, self.train_data, self.echo)
+        # model.keras is the inference model: an uncompiled copy, without the optimizer's
+        # variables (Keras 3 writes them into .keras files whatever `include_optimizer` says;
+        # resuming reads the checkpoints, which keep them).
+        import keras
+
+        inference = keras.models.clone_model(self.model)
+        inference.set_weights(self.model.get_weights())
+        atomic_save(self.paths.model, lambda tmp: inference.save(tmp))
 
     def restore_best(self) -> None:
         """Load the best epoch's weights (checkpoints/best.npz), e.g. for the final report."""

@@ -7,6 +7,12 @@ whichever was being timed. A mixed policy is picked only if it beats float32 by 
 `NOISE_MARGIN` both in the median over rounds and in a majority of the rounds (the per-round
 ratios are recorded); otherwise float32, which is never less accurate.
 
+Its cost is bounded: a candidate slower than float32 by `SLOW_FACTOR` after its warm-up is
+dropped at once (emulated float16 on a CPU is ~4x slower), and no round starts once the time spent
+would pass `budget_s` (the caller passes 10% of the run's expected time, at least 15 s). The
+decision is cached per model, input shape, batch size and machine (`cached_decision`), so the
+next run with the same settings measures nothing.
+
 Example:
     >>> decision = measure_precision(build_model, (x_batch, y_batch))
     >>> decision.choice, decision.timings, decision.round_ratios["mixed_bfloat16"]
@@ -17,16 +23,20 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
+import os
+import platform
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 POLICIES = ("float32", "mixed_float16", "mixed_bfloat16")
 # A mixed policy must be this much faster than float32 to be worth its lower precision.
 NOISE_MARGIN = 0.05
-# float16 on CPUs without native support is emulated; stop timing it once it is this much slower.
-SLOW_FACTOR = 4.0
+# A candidate this much slower than float32 after warm-up cannot win: stop timing it.
+SLOW_FACTOR = 1.25
 # Interleaved timing rounds (each a burst of `steps` steps per policy).
 ROUNDS = 5
 
@@ -46,6 +56,9 @@ class PrecisionDecision:
     rounds: int = 0
     # policy -> float32 seconds / policy seconds, per round (> 1: faster than float32).
     round_ratios: dict[str, list[float]] = dataclasses.field(default_factory=dict)
+    seconds_spent: float = 0.0  # wall time of the measurement (0 when read from the cache)
+    budget_s: float | None = None
+    cached: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -216,6 +229,7 @@ def measure_precision(
     rounds: int = ROUNDS,
     margin: float = NOISE_MARGIN,
     policies: tuple[str, ...] = POLICIES,
+    budget_s: Callable[[float], float] | float | None = None,
 ) -> PrecisionDecision:
     """Time training steps of `build_compiled()` under each supported policy, interleaved.
 
@@ -233,11 +247,14 @@ def measure_precision(
         margin: how much faster than float32 a mixed policy must be.
         policies: the candidates (float32 is always measured); unsupported ones are skipped
             with a recorded reason.
+        budget_s: seconds the measurement may take, or a function of float32's seconds per
+            step giving them; at least one round is timed. None: no limit.
     """
     if rounds < 1 or steps < 1:
         raise ValueError(
             f"rounds and steps should be positive ints. Received: rounds={rounds}, steps={steps}"
         )
+    began = time.perf_counter()
     hardware = hardware_info()
     skipped: dict[str, str] = {}
     models: dict[str, Any] = {}
@@ -246,28 +263,34 @@ def measure_precision(
         if policy == "mixed_bfloat16" and not hardware["bfloat16"]:
             skipped[policy] = f"no native bfloat16 on this {hardware['device']}"
             continue
+        if policy != "float32" and budget_s is not None and _spent(began) > budget_s:
+            skipped[policy] = f"not measured: the {budget_s:.0f} s budget was spent"
+            continue
         with dtype_policy(policy):
             model = build_compiled()
             ensure_loss_scaling(model)
             warm[policy] = _warm_up(model, batch, warmup)
+        if callable(budget_s):
+            budget_s = float(budget_s(warm["float32"]))
         limit = SLOW_FACTOR * warm["float32"]
-        if policy == "mixed_float16" and not hardware["float16"] and warm[policy] > limit:
-            # Emulated float16 is usually several times slower: not worth timing further.
+        if policy != "float32" and warm[policy] > limit:
+            # Slower than float32 already (emulated float16 is ~4x): it cannot win.
+            native = (
+                ""
+                if hardware.get(policy.split("_")[1])
+                else (f"; no native {policy.split('_')[1]} on this {hardware['device']}")
+            )
             skipped[policy] = (
                 f"stopped after warm-up: {warm[policy] * 1000:.1f} ms/step, more than "
-                f"{SLOW_FACTOR:g}x float32 (no native float16 on this {hardware['device']})"
+                f"{SLOW_FACTOR:g}x float32's {warm['float32'] * 1000:.1f}{native}"
             )
             del model  # not clear_session(): it would also reset the caller's global policy
             continue
         models[policy] = model
-    names = list(models)
-    seconds: dict[str, list[float]] = {policy: [] for policy in names}
-    for round_index in range(rounds):
-        shift = round_index % len(names)
-        for policy in names[shift:] + names[:shift]:
-            with dtype_policy(policy):
-                seconds[policy].append(_burst(models[policy], batch, steps))
+    seconds = _timed_rounds(models, batch, steps, rounds, began, budget_s)
     models.clear()
+    if len(seconds) == 1:  # float32 alone: nothing to compare, its warm-up step is its time
+        seconds = {"float32": [warm["float32"]]}
     timings = {policy: statistics.median(values) for policy, values in seconds.items()}
     round_ratios = {
         policy: [round(b / t, 4) for b, t in zip(seconds["float32"], values, strict=True)]
@@ -284,6 +307,93 @@ def measure_precision(
         margin=margin,
         steps=steps,
         batch_size=int(len(batch[1])),
-        rounds=rounds,
+        rounds=len(seconds["float32"]) if len(timings) > 1 else 0,
         round_ratios=round_ratios,
+        seconds_spent=round(_spent(began), 2),
+        budget_s=None if budget_s is None else round(float(budget_s), 2),
     )
+
+
+def _spent(began: float) -> float:
+    return time.perf_counter() - began
+
+
+def _timed_rounds(models, batch, steps, rounds, began, budget_s) -> dict[str, list[float]]:
+    """Interleaved bursts (the order rotates every round); no round starts past the budget."""
+    names = list(models)
+    seconds: dict[str, list[float]] = {policy: [] for policy in names}
+    if len(names) < 2:
+        return seconds
+    last_round = 0.0
+    for round_index in range(rounds):
+        if round_index and budget_s is not None and _spent(began) + last_round > budget_s:
+            break
+        start = time.perf_counter()
+        shift = round_index % len(names)
+        for policy in names[shift:] + names[:shift]:
+            with dtype_policy(policy):
+                seconds[policy].append(_burst(models[policy], batch, steps))
+        last_round = time.perf_counter() - start
+    return seconds
+
+
+def cache_path() -> Path:
+    """The precision cache: $KERAZOO_CACHE_DIR/precision.json, else ~/.cache/kerazoo/."""
+    root = os.environ.get("KERAZOO_CACHE_DIR") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "kerazoo"
+    )
+    return Path(root) / "precision.json"
+
+
+def machine_key() -> str:
+    """This machine as timings depend on it: host, CPU model and count, GPU, TensorFlow."""
+    import tensorflow as tf
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            cpu = next((ln.split(":", 1)[1].strip() for ln in handle if "model name" in ln), cpu)
+    except OSError:
+        pass
+    hardware = hardware_info()
+    return f"{platform.node()}|{cpu}|{os.cpu_count()}|{hardware['name']}|tf{tf.__version__}"
+
+
+def cache_key(model: str, options: dict[str, Any], input_shape: Any, batch_size: int) -> str:
+    """One entry per model (and its options), input shape, batch size and machine.
+
+    Example:
+        >>> cache_key("cnn", {}, (32, 32, 3), 32)
+        'cnn {} [32, 32, 3] b32 @ myhost|Intel(R) Xeon(R) ...|2|CPU|tf2.20.0'
+    """
+    shape = list(input_shape) if input_shape is not None else None
+    opts = json.dumps(options, sort_keys=True, default=str)
+    return f"{model} {opts} {shape} b{batch_size} @ {machine_key()}"
+
+
+def cached_decision(key: str) -> dict[str, Any] | None:
+    """The decision recorded for `key`, or None (no cache, no entry or an unreadable file)."""
+    try:
+        entries = json.loads(cache_path().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    entry = entries.get(key) if isinstance(entries, dict) else None
+    return entry if isinstance(entry, dict) and entry.get("choice") in POLICIES else None
+
+
+def store_decision(key: str, record: dict[str, Any]) -> None:
+    """Add `record` under `key` (atomically; a cache that cannot be written is skipped)."""
+    from finetune.rundir import atomic_write_json
+
+    path = cache_path()
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+        entries = entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):
+        entries = {}
+    entries[key] = record
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(path, entries)
+    except OSError:
+        pass  # a read-only home only costs the next run a measurement

@@ -38,7 +38,10 @@ def _predict_classes(model: Any, dataset: Any) -> tuple[np.ndarray, np.ndarray]:
             predicted.append((scores[:, 0] > (0.0 if _is_logits(model) else 0.5)).astype(int))
         else:
             predicted.append(scores.argmax(axis=-1))
-        labels.append(np.asarray(y).reshape(-1).astype(int))
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[-1] > 1:  # one-hot (label smoothing): back to indices
+            y = y.argmax(axis=-1)
+        labels.append(y.reshape(-1).astype(int))
     if not labels:
         return np.zeros(0, int), np.zeros(0, int)
     return np.concatenate(labels), np.concatenate(predicted)

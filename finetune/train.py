@@ -24,7 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from finetune.config import RUN_ONLY_FIELDS, FinetuneConfig, config_from_run_yaml, save_config
+from finetune.recipe import Recipe, recipe_from_record, resolve_recipe
 from finetune.rundir import RunPaths, atomic_write_json, prepare_run_dir, read_state
+from zoo.runs import read_yaml_mapping
 
 
 @dataclasses.dataclass
@@ -170,45 +172,17 @@ class _Builder:
 
         model, _ = self.build(load_from=False)  # weights do not change the speed
         cfg = self.cfg
-        plan = phase_plan(model, cfg.epochs, cfg.head_epochs, from_used=bool(self.from_file))
+        plan = phase_plan(
+            model,
+            cfg.epochs,
+            cfg.head_epochs,
+            from_used=bool(self.from_file),
+            random_init=cfg.weights is None,
+        )
         phase = 2 if plan.two_phase and plan.head_epochs < plan.total_epochs else 1
         set_phase(model, phase, plan, cfg.unfreeze)
         compile_model(model, cfg.lr)
         return model
-
-
-def _choose_precision(cfg, paths: RunPaths, builder: _Builder, echo, dist) -> tuple[str, dict]:
-    """The policy to train under; `auto` measures it (outside the strategy, on one device) and
-    writes precision.json. With several workers the chief measures and tells the others."""
-    from finetune.distribute import broadcast_from_chief
-    from finetune.precision import POLICIES
-
-    if cfg.precision != "auto":
-        return cfg.precision, {"choice": cfg.precision, "reason": "set by the user"}
-    choice, record = _measure_precision(paths, builder, echo) if dist.is_chief else (None, {})
-    if dist.multi_worker:  # timings differ between machines; every worker must agree
-        index = broadcast_from_chief(dist, POLICIES.index(choice) if choice else 0)
-        if not dist.is_chief:
-            choice = POLICIES[index]
-            record = {"choice": choice, "reason": "measured by the chief worker"}
-    return choice, record
-
-
-def _measure_precision(paths: RunPaths, builder: _Builder, echo) -> tuple[str, dict]:
-    from finetune.loop import is_binary
-    from finetune.precision import measure_precision
-
-    x, y = next(iter(builder.data.train))
-    probe, _ = builder.build(load_from=False)
-    if is_binary(probe):
-        y = y.numpy().reshape(-1, 1).astype("float32")
-    del probe
-    echo("precision auto: timing a few training steps under each policy...")
-    decision = measure_precision(builder.build_for_timing, (x, y))
-    record = decision.to_dict()
-    atomic_write_json(paths.precision, record)
-    echo(decision.summary())
-    return decision.choice, record
 
 
 def _evaluate(loop: Any, data: Any, paths: RunPaths) -> dict[str, Any]:
@@ -218,7 +192,9 @@ def _evaluate(loop: Any, data: Any, paths: RunPaths) -> dict[str, Any]:
 
     results: dict[str, Any] = {}
     for split in ("val", "test"):
-        dataset = loop.prepare_dataset(with_labels_for(loop.model, getattr(data, split)))
+        dataset = loop.prepare_dataset(
+            with_labels_for(loop.model, getattr(data, split), loop.recipe)
+        )
         results[split] = evaluate_split(loop.model, dataset, data.num_classes) if dataset else None
     report = results["test"] or results["val"]
     if report:
@@ -278,7 +254,30 @@ def _lr_facts(cfg: FinetuneConfig, used: dict[str, float]) -> dict[str, Any]:
     }
 
 
-def _prepare(cfg: FinetuneConfig, dist: Any, write_dir: str) -> tuple:
+@dataclasses.dataclass
+class _Prepared:
+    """A run resolved and ready to train: what `_prepare` found, read and created."""
+
+    cfg: FinetuneConfig
+    from_file: Path | None
+    notes: dict[str, Any]
+    data: Any
+    paths: RunPaths  # where this worker writes
+    state: dict[str, Any] | None  # the checkpoint to resume from, None to start
+    source: RunPaths  # the chief's run directory (what a resume reads)
+    recipe: Recipe
+
+
+def _recipe(cfg: FinetuneConfig, source: RunPaths) -> Recipe:
+    """A resume keeps the recipe its run recorded; a new run resolves it (user > model > default)."""
+    import zoo
+
+    if cfg.resume and source.config.is_file():
+        return recipe_from_record(read_yaml_mapping(source.config).get("recipe"), cfg)
+    return resolve_recipe(cfg, getattr(zoo.model_info(cfg.model), "recommended", None))
+
+
+def _prepare(cfg: FinetuneConfig, dist: Any, write_dir: str) -> _Prepared:
     """Resolve the model and the data, then (only once both are valid) the run directory.
 
     The chief prepares `cfg.out`; another worker its own empty `write_dir`. On resume every
@@ -288,13 +287,14 @@ def _prepare(cfg: FinetuneConfig, dist: Any, write_dir: str) -> tuple:
     _seed(cfg)
     _, data = _load_data(cfg)
     chief = dist.is_chief
+    source = RunPaths(Path(cfg.out))
+    recipe = _recipe(cfg, source)
     paths = prepare_run_dir(
         write_dir, resume=cfg.resume and chief, overwrite=cfg.overwrite and chief
     )
-    source = RunPaths(Path(cfg.out))
     # A run stopped before its first checkpoint has no state: resuming it starts it over.
     state = read_state(source) if cfg.resume else None
-    return cfg, from_file, notes, data, paths, state, source
+    return _Prepared(cfg, from_file, notes, data, paths, state, source, recipe)
 
 
 def run_finetune(config: FinetuneConfig) -> FinetuneResult:
@@ -318,13 +318,10 @@ def run_finetune(config: FinetuneConfig) -> FinetuneResult:
         return _run(config, dist, write_dir, started)
 
 
-def _run(config: FinetuneConfig, dist: Any, write_dir: str | None, started: float):
+def _prepare_everywhere(config: FinetuneConfig, dist: Any, write_dir: str | None) -> _Prepared:
+    """`_prepare` on every worker; one worker's bad set-up stops all, none hangs."""
     from finetune import distribute
-    from finetune.loop import EpochLoop
-    from finetune.model import phase_plan
-    from finetune.precision import dtype_policy
 
-    echo = _echo_for(config, dist)
     error, prepared = None, None
     try:
         cfg = _resolve(config)
@@ -332,100 +329,188 @@ def _run(config: FinetuneConfig, dist: Any, write_dir: str | None, started: floa
         prepared = _prepare(cfg, dist, write_dir or cfg.out)
     except Exception as failure:  # noqa: BLE001 - re-raised by check_all_ready, after the barrier
         error = failure
-    distribute.check_all_ready(dist, error)  # one worker's bad set-up stops all, none hangs
-    cfg, from_file, notes, data, paths, state, source = prepared
-    if state is not None:
-        distribute.check_all_agree(dist, state["epoch"], "the epoch to resume after")
+    distribute.check_all_ready(dist, error)
+    if prepared.state is not None:
+        distribute.check_all_agree(dist, prepared.state["epoch"], "the epoch to resume after")
+    return prepared
+
+
+def _announce(p: _Prepared, dist: Any, echo) -> tuple[dict[str, float], str | None, str]:
+    """Print the distribution and learning rates; return the rates used and the shard policy."""
+    from finetune import distribute
+
+    cfg = p.cfg
     echo(dist.summary())
     if dist.requested == "auto" and os.environ.get("TF_CONFIG"):
         echo("note: TF_CONFIG is set but --strategy auto trains on this machine only")
-    shard, shard_reason = distribute.shard_policy(dist, data.spec.kind)
+    shard, shard_reason = distribute.shard_policy(dist, p.data.spec.kind)
     lrs = {
         name: distribute.scaled_lr(getattr(cfg, name), dist.replicas, cfg.scale_lr)
         for name in ("lr", "fine_tune_lr")
     }
+    r = p.recipe
     echo(
         f"lr {lrs['lr']:g}, fine-tune lr {lrs['fine_tune_lr']:g} (scale-lr {cfg.scale_lr}, "
-        f"{dist.replicas} replica(s)); data sharding {shard or 'none (one worker)'}"
+        f"{dist.replicas} replica(s)); {r.optimizer}, {r.lr_schedule} schedule"
+        f"{f', {r.warmup_epochs} warm-up epoch(s)' if r.warmup_epochs else ''}"
+        f"{f', patience {r.patience}' if r.patience else ''}; "
+        f"data sharding {shard or 'none (one worker)'}"
     )
-    builder = _Builder(cfg, data, from_file)
-    policy, precision = _choose_precision(cfg, paths, builder, echo, dist)
+    return lrs, shard, shard_reason
+
+
+def _save_run_config(p: _Prepared, policy: str) -> None:
+    """config.yaml (the options as given, with facts and the resolved recipe) and class names."""
+    data = p.data
+    save_config(
+        dataclasses.replace(
+            p.cfg,
+            precision=policy,
+            resume=False,
+            overwrite=False,
+            input_shape=tuple(data.input_shape),
+        ),
+        p.paths.config,
+        num_classes=data.num_classes,
+        class_names=list(data.class_names),
+        task=data.task,
+        precision_requested=p.cfg.precision,
+        recipe=p.recipe.to_dict(),
+    )
+    atomic_write_json(p.paths.class_names, list(data.class_names))
+
+
+@dataclasses.dataclass
+class _Trained:
+    loop: Any
+    plan: Any
+    evaluated: dict[str, Any]
+    build_notes: dict[str, Any]
+    loss_scaling: bool
+    digest: str
+
+
+def _train(p: _Prepared, builder, policy, lrs, shard, echo, dist) -> _Trained:
+    """Build, train, keep the best epoch and evaluate (inside the policy and strategy scope)."""
+    from finetune import distribute
+    from finetune.advice import run_warnings, warn
+    from finetune.guard import attach_guard
+    from finetune.loop import EpochLoop
+    from finetune.model import RANDOM_BACKBONE_NOTE, phase_plan
+
+    cfg, data = p.cfg, p.data
+    _seed(cfg)  # measuring consumed random numbers; the model's init must not depend on it
+    model, build_notes = builder.build()
+    distribute.prepare_model(dist, model)
+    plan = phase_plan(
+        model,
+        cfg.epochs,
+        cfg.head_epochs,
+        from_used=bool(p.from_file),
+        random_init=cfg.weights is None,
+    )
+    if p.state is None:
+        _save_run_config(p, policy)
+    echo(
+        f"{cfg.model} on {cfg.data}: {data.num_classes} classes, {data.num_train} train, "
+        f"{data.num_val} val, {data.num_test} test; precision {policy}; run dir {p.paths.root}"
+    )
+    for line in run_warnings(cfg, data, plan, builder):
+        warn(cfg, line)
+    if plan.body == "random_backbone":
+        echo(RANDOM_BACKBONE_NOTE)
+    loop = EpochLoop(
+        model,
+        dataclasses.replace(cfg, **lrs),
+        plan,
+        data,
+        p.paths,
+        policy=policy,
+        echo=echo,
+        prepare_dataset=lambda dataset: distribute.with_shard_policy(dataset, shard),
+        resume_paths=p.source,
+        recipe=p.recipe,
+    )
+    attach_guard(loop, lambda line: warn(cfg, line))  # a run that cannot learn says so
+    loop.run(p.state, wall_before=(p.state or {}).get("wall_seconds", 0.0))
+    loop.finish()  # the best epoch's weights, loaded and written as model.keras
+    evaluated = _evaluate(loop, data, p.paths)
+    loss_scaling = type(model.optimizer).__name__ == "LossScaleOptimizer"
+    digest = distribute.weights_digest(model)
+    return _Trained(loop, plan, evaluated, build_notes, loss_scaling, digest)
+
+
+def _run_steps(p: _Prepared) -> int:
+    """Training steps the run has left: what `auto` precision's time budget is a share of."""
+    steps = max(1, -(-p.data.num_train // p.cfg.batch_size))
+    return steps * max(1, p.cfg.epochs - int((p.state or {}).get("epoch", 0)))
+
+
+def _run(config: FinetuneConfig, dist: Any, write_dir: str | None, started: float):
+    from finetune.advice import keras_warnings
+
+    echo = _echo_for(config, dist)
+    with keras_warnings(config):
+        return _run_steps_in_order(config, dist, write_dir, started, echo)
+
+
+def _run_steps_in_order(config, dist, write_dir, started, echo) -> FinetuneResult:
+    from finetune.autoprecision import choose_precision
+    from finetune.precision import dtype_policy
+
+    p = _prepare_everywhere(config, dist, write_dir)
+    lrs, shard, shard_reason = _announce(p, dist, echo)
+    builder = _Builder(p.cfg, p.data, p.from_file)
+    policy, precision = choose_precision(p.cfg, p.paths, builder, echo, dist, _run_steps(p))
     with dtype_policy(policy), dist.scope():
-        _seed(cfg)  # measuring consumed random numbers; the model's init must not depend on it
-        model, build_notes = builder.build()
-        distribute.prepare_model(dist, model)
-        plan = phase_plan(model, cfg.epochs, cfg.head_epochs, from_used=bool(from_file))
-        if state is None:
-            save_config(
-                dataclasses.replace(
-                    cfg,
-                    precision=policy,
-                    resume=False,
-                    overwrite=False,
-                    input_shape=tuple(data.input_shape),
-                ),
-                paths.config,
-                num_classes=data.num_classes,
-                class_names=list(data.class_names),
-                task=data.task,
-                precision_requested=cfg.precision,
-            )
-            atomic_write_json(paths.class_names, list(data.class_names))
-        echo(
-            f"{cfg.model} on {cfg.data}: {data.num_classes} classes, {data.num_train} train, "
-            f"{data.num_val} val, {data.num_test} test; precision {policy}; run dir {paths.root}"
-        )
-        loop = EpochLoop(
-            model,
-            dataclasses.replace(cfg, **lrs),
-            plan,
-            data,
-            paths,
-            policy=policy,
-            echo=echo,
-            prepare_dataset=lambda dataset: distribute.with_shard_policy(dataset, shard),
-            resume_paths=source,
-        )
-        loop.run(state, wall_before=(state or {}).get("wall_seconds", 0.0))
-        loop.finish()  # the best epoch's weights, loaded and written as model.keras
-        evaluated = _evaluate(loop, data, paths)
-        loss_scaling = type(model.optimizer).__name__ == "LossScaleOptimizer"
-        digest = distribute.weights_digest(model)
-    wall = (state or {}).get("wall_seconds", 0.0) + time.perf_counter() - started
+        trained = _train(p, builder, policy, lrs, shard, echo, dist)
+    wall = (p.state or {}).get("wall_seconds", 0.0) + time.perf_counter() - started
     precision = {
         **precision,
         "policy": policy,
-        "requested": cfg.precision,
-        "loss_scaling": loss_scaling,
+        "requested": p.cfg.precision,
+        "loss_scaling": trained.loss_scaling,
     }
-    metrics = _metrics(cfg, loop, evaluated, precision, wall, data)
+    metrics = _record(p, trained, dist, precision, wall, lrs, shard, shard_reason)
+    _print_summary(echo, metrics, p.paths if dist.is_chief else None)
+    if dist.multi_worker:  # the same digest on every worker shows they hold the same model
+        echo(f"weights sha256 {trained.digest}")
+    if not dist.is_chief:  # its files are in a temporary directory, removed on return
+        return FinetuneResult(Path(p.cfg.out), {}, metrics, metrics["decisions"], p.cfg)
+    files = {f.stem.replace(".weights", ""): str(f) for f in p.paths.root.iterdir() if f.is_file()}
+    return FinetuneResult(p.paths.root, files, metrics, metrics["decisions"], p.cfg)
+
+
+def _record(p, trained, dist, precision, wall, lrs, shard, shard_reason) -> dict[str, Any]:
+    """metrics.json: scores, epochs, the distribution, the recipe and every decision taken."""
+    from finetune.guard import guard_warnings
+
+    loop, cfg = trained.loop, p.cfg
+    metrics = _metrics(cfg, loop, trained.evaluated, precision, wall, p.data)
+    metrics["epochs"]["stopped_early"] = loop.stopped_early
+    metrics["recipe"] = p.recipe.to_dict()
     metrics["distribute"] = {
         **dist.to_dict(),
         **_lr_facts(cfg, lrs),
         "shard_policy": shard,
         "shard_reason": shard_reason,
-        "weights_sha256": digest,
+        "weights_sha256": trained.digest,
     }
-    decisions = {
+    metrics["decisions"] = {
         "phases": {
-            "plan": dataclasses.asdict(plan),
+            "plan": dataclasses.asdict(trained.plan),
             **{str(k): v for k, v in loop.phase_notes.items()},
         },
-        "model": {**build_notes, **notes},
+        "model": {**trained.build_notes, **p.notes},
         "precision": precision,
         "exact_data_order": loop.train_data.exact,
-        "tensorboard": loop.tensorboard_note or str(paths.logs),
-        "resumed_from_epoch": (state or {}).get("epoch"),
+        "tensorboard": loop.tensorboard_note or str(p.paths.logs),
+        "resumed_from_epoch": (p.state or {}).get("epoch"),
+        "batchnorm": getattr(loop, "batchnorm", None),
+        "warnings": guard_warnings(loop),
     }
-    metrics["decisions"] = decisions
-    atomic_write_json(paths.metrics, metrics)
-    _print_summary(echo, metrics, paths if dist.is_chief else None)
-    if dist.multi_worker:  # the same digest on every worker shows they hold the same model
-        echo(f"weights sha256 {digest}")
-    if not dist.is_chief:  # its files are in a temporary directory, removed on return
-        return FinetuneResult(Path(cfg.out), {}, metrics, decisions, cfg)
-    files = {p.stem.replace(".weights", ""): str(p) for p in paths.root.iterdir() if p.is_file()}
-    return FinetuneResult(paths.root, files, metrics, decisions, cfg)
+    atomic_write_json(p.paths.metrics, metrics)
+    return metrics
 
 
 def _print_summary(echo, metrics: dict[str, Any], paths: RunPaths | None) -> None:
