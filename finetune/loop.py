@@ -352,7 +352,8 @@ class EpochLoop:
         # resuming reads the checkpoints, which keep them).
         import keras
 
-        inference = keras.models.clone_model(self.model)
+        # (Not keras.models.clone_model: it compiles the clone like the original.)
+        inference = type(self.model).from_config(self.model.get_config())
         inference.set_weights(self.model.get_weights())
         atomic_save(self.paths.model, lambda tmp: inference.save(tmp))
 
