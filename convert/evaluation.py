@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from convert._common import temp_path
-from convert.calibration import check_classes
+from convert.calibration import check_classes, run_split_rules
 from convert.classify import Classifier, open_classifier
 
 EVAL_SPLITS = ("test", "val", "train", "all")
@@ -72,10 +72,16 @@ class Evaluation:
 
 
 def _default_spec(clf: Classifier, data: str | None) -> str:
+    """--data, else the data of the run holding SOURCE (`zoo.runs.recorded_data`)."""
+    from convert.metadata import run_dir_of
+    from zoo.runs import recorded_data
+
     if data is not None:
         return str(data)
-    if clf.run_config.get("data"):
-        return str(clf.run_config["data"])
+    run_dir = run_dir_of(clf.path)
+    recorded = recorded_data(run_dir, clf.run_config) if run_dir is not None else None
+    if recorded:
+        return recorded
     raise ValueError(
         f"evaluate needs labelled data: pass --data SPEC (a folder, FILE.npz or builtin:NAME); "
         f"only a run directory (or a file inside one) brings its own. Received: {str(clf.path)!r} "
@@ -91,13 +97,9 @@ def load_split(clf: Classifier, spec: str, split: str | None, limit: int | None 
         raise ValueError(
             f"split should be one of {', '.join(EVAL_SPLITS)}. Received: split={split!r}"
         )
-    resolved = resolve_data(
-        spec,
-        task=clf.task,
-        input_shape=clf.input_shape,
-        seed=int(clf.run_config.get("seed", 0) or 0),
-        val_split=float(clf.run_config.get("val_split", 0.2)),
-    )
+    # The run's seed and val_split: "val" is the examples that run validated on.
+    rules = run_split_rules(clf.run_config)
+    resolved = resolve_data(spec, task=clf.task, input_shape=clf.input_shape, **rules)
     if split is None:
         split = "test" if "test" in resolved.splits else "val"
     if split != "all":

@@ -98,21 +98,29 @@ def from_run_config(config: dict[str, Any]) -> ModelMeta:
     )
 
 
-def run_config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The config.yaml of the run holding `path` (a run directory, or a file or SavedModel
-    folder inside one); {} when there is none.
+def run_dir_of(path: str | os.PathLike[str]) -> Path | None:
+    """The run directory holding `path` (a run directory itself, or a file or SavedModel
+    folder inside one): the folder with a config.yaml; None outside a run.
 
     Example:
-        >>> run_config_of("runs/demo/model.int8.onnx")["data"]
-        'builtin:digits'
+        >>> run_dir_of("runs/demo/model.int8.onnx")
+        PosixPath('runs/demo')
     """
-    from zoo.runs import RunPaths, read_run_config
+    from zoo.runs import RunPaths
 
     path = Path(path)
     for folder in ([path] if path.is_dir() else []) + [path.parent]:
         if RunPaths(folder).config.is_file():
-            return read_run_config(folder)
-    return {}
+            return folder
+    return None
+
+
+def run_config_of(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The config.yaml of the run holding `path` (`run_dir_of`); {} outside a run."""
+    from zoo.runs import read_run_config
+
+    folder = run_dir_of(path)
+    return read_run_config(folder) if folder is not None else {}
 
 
 def beside(path: str | os.PathLike[str]) -> ModelMeta:
