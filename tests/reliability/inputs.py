@@ -162,6 +162,7 @@ def _configs(root: Path) -> None:
     (root / "invalid.yaml").write_text("epochs: [1\n")
     (root / "unknown_key.yaml").write_text("epoch: 3\n")
     (root / "not_a_mapping.yaml").write_text("- just\n- a list\n")
+    (root / "schedule.yaml").write_text("lr_schedule: linear\n")
     (root / "not_an_engine.engine").write_bytes(b"not a TensorRT plan")
     (root / "notes.txt").write_text("neither a model nor an artefact")
 
