@@ -123,3 +123,12 @@ class ImagePreprocessing(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "mode": self.mode}
+
+
+# The padding-aware layers of the convolutional sequence models, registered with Keras wherever
+# zoo's layers are (zoo.load_model, the builders).
+from zoo._sequence_layers import (  # noqa: E402, F401
+    MaskedGlobalAveragePooling1D,
+    MaskedMaxPooling1D,
+    StepMask,
+)

@@ -52,6 +52,7 @@ class ModelInfo:
     preprocessing: str = "none"
     min_input_size: int | None = None
     default_weights: str | None = None
+    recommended: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         data = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
@@ -60,6 +61,7 @@ class ModelInfo:
         }
         data["input_shape"] = list(self.input_shape)
         data["pretrained"] = list(self.pretrained)
+        data["recommended"] = dict(self.recommended)
         return data
 
 
@@ -76,6 +78,7 @@ class _Entry:
     preprocessing: str
     min_input_size: int | None
     default_weights: str | None = None
+    recommended: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 _REGISTRY: dict[str, _Entry] = {}
@@ -94,6 +97,7 @@ def register_model(
     min_input_size: int | None = None,
     options: Mapping[str, Any] | None = None,
     default_weights: str | None = None,
+    recommended: Mapping[str, Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Register a builder under its function name.
 
@@ -114,6 +118,9 @@ def register_model(
         options: option names and defaults, for a builder that takes `**options`.
         default_weights: what `weights="default"` (create_model's default) loads: None (random
             init) or one of `pretrained`, e.g. "imagenet" as keras.applications does.
+        recommended: training settings that suit the model, e.g. {"optimizer": "adam",
+            "lr_schedule": "plateau", "epochs": 300}; `zoo finetune` uses them for the
+            options the user did not set, and `zoo info` shows them.
     """
     if task not in TASKS:
         raise ValueError(f"task should be one of {TASKS}. Received: task={task!r}")
@@ -159,6 +166,7 @@ def register_model(
             preprocessing=preprocessing,
             min_input_size=min_input_size,
             default_weights=default_weights,
+            recommended=MappingProxyType(dict(recommended or {})),
         )
         return builder
 
@@ -228,6 +236,7 @@ def model_info(name: str) -> ModelInfo:
         preprocessing=entry.preprocessing,
         min_input_size=entry.min_input_size,
         default_weights=entry.default_weights,
+        recommended=entry.recommended,
     )
 
 

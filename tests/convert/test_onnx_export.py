@@ -44,9 +44,12 @@ def _roundtrip(name: str, tmp_path) -> None:
     assert graph_input.shape[0] == "batch"
     if zoo.model_info(name).task == "sequence":
         ops = {node.op_type for node in onnx.load(path).graph.node}
-        assert FUSED[name] in ops and not ops & {"Loop", "Scan"}  # every runtime reads it
+        assert not ops & {"Loop", "Scan"}  # every runtime reads it
+        # Recurrent entries go through the fused emitter; the convolutional ones through tf2onnx.
+        assert FUSED[name] in ops if name in FUSED else "Conv" in ops
         assert graph_input.shape[1] == "time"
-        assert {tuple(s) for s in report.shapes} >= {(1, 5, 10), (3, 12, 10)}
+        features = zoo.model_info(name).input_shape[-1]
+        assert {tuple(s) for s in report.shapes} >= {(1, 5, features), (3, 12, features)}
     else:
         assert {s[0] for s in report.shapes} == set(BATCH_SIZES)
     # The second reader: OpenVINO at f32 compute, same inputs, same tolerance.

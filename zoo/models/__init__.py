@@ -7,7 +7,7 @@ it is registered with Keras here when Keras is already loaded (importing it othe
 
 import sys
 
-from zoo.models import backbones, cnn, rnn  # noqa: F401
+from zoo.models import backbones, cnn, rnn, sequence_cnn  # noqa: F401
 
 if "keras" in sys.modules:
     import zoo._layers  # noqa: F401
