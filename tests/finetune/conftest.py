@@ -11,6 +11,12 @@ import pytest
 TINY_CNN = {"filters": [8, 16], "dense_units": 16}
 
 
+@pytest.fixture(autouse=True)
+def _precision_cache(tmp_path_factory, monkeypatch):
+    """Each test its own precision cache, so no test reads another's (or the user's) timings."""
+    monkeypatch.setenv("KERAZOO_CACHE_DIR", str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture(scope="session")
 def train_image_folder(tmp_path_factory) -> Path:
     """3 classes x 10 RGB 32x32 PNGs: a bright band at the top, middle or bottom, plus noise."""

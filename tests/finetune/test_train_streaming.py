@@ -104,14 +104,14 @@ def test_one_fit_per_phase_and_model_keras_from_the_best_weights(
 def test_a_nan_loss_stops_the_run_at_the_epoch_end(tmp_path, monkeypatch):
     from finetune import loop
 
-    real = loop.compile_model
+    real = loop.compile_recipe
 
-    def compile_with_a_nan_loss(model, lr):
-        real(model, lr)
+    def compile_with_a_nan_loss(model, lr, recipe):
+        real(model, lr, recipe)
         nan = lambda y, p: keras.ops.mean(p) * float("nan")  # noqa: E731
         model.compile(optimizer=keras.optimizers.Adam(lr), loss=nan, metrics=["accuracy"])
 
-    monkeypatch.setattr(loop, "compile_model", compile_with_a_nan_loss)
+    monkeypatch.setattr(loop, "compile_recipe", compile_with_a_nan_loss)
     out = tmp_path / "run"
     with pytest.raises(NonFiniteLossError, match=r"NaN/inf in epoch 1; likely cause: a learning"):
         run_finetune(
