@@ -172,7 +172,9 @@ def recorded_data(run_dir: str | os.PathLike[str], config: dict[str, Any]) -> st
     source, _ = spec_path(str(value))
     if source is None or Path(source).expanduser().is_absolute() or Path(source).exists():
         return str(value)
-    places = ", ".join(str(place) for place in _search_places(config, Path(run_dir)))
+    # The current directory is named as such: the message then reads the same everywhere.
+    places = [str(p) for p in _search_places(config, Path(run_dir)) if p != Path.cwd()]
+    places = f"{', '.join(places)} or the current directory"
     raise ValueError(
         f"{str(RunPaths(Path(run_dir)).config)!r} records data {source!r} relative to the "
         f"directory that run was started from, and none of {places} holds it: run the command "

@@ -34,7 +34,6 @@ CV = ("convert", "--quiet")
 BENCH = ("bench", "--quiet", "--warmup", "0", "--runs", "1", "--batch-sizes", "1")
 
 
-
 @dataclasses.dataclass(frozen=True)
 class Case:
     """One bad input: the command, what its error line must say, and its exit code."""
@@ -76,6 +75,27 @@ CASES = [
          ("class_of_text_files/c", "has no readable images")),
     Case("data-single-class-folder", "a single class folder",
          (*FT, "--data", "{BAD}/single_class"), ("only one class folder ('only')", "at least 2")),
+    Case("data-ambiguous-layout", "train/ and test/ folders holding images and class folders",
+         (*FT, "--data", "{BAD}/ambiguous_layout"),
+         ("{BAD}/ambiguous_layout can be read two ways", "?layout=classes", "?layout=splits")),
+    Case("data-split-extra-class", "val/ holding a class folder that train/ lacks",
+         (*FT, "--data", "{BAD}/split_extra_class"),
+         ("val/ has class folder(s) c that train/ lacks",)),
+    Case("data-split-without-train", "split folders val/ and test/ without train/",
+         (*FT, "--data", "{BAD}/split_without_train"),
+         ("need a train/ folder", "?layout=classes", "Received: test/, val/")),
+    Case("spec-unknown-layout", "?layout= neither classes nor splits",
+         (*FT, "--data", "{BAD}/good_images?layout=rows"),
+         ("layout should be classes or splits",)),
+    Case("csv-missing-files", "CSV manifest naming files that do not exist",
+         (*FT, "--data", "{BAD}/missing_files.csv"),
+         ("{BAD}/missing_files.csv", "2 of 3 files it names do not exist", "gone/1.png")),
+    Case("csv-no-label-column", "CSV manifest without a label column",
+         (*FT, "--data", "{BAD}/no_label_column.csv"),
+         ("columns path,label", "Received: columns ['path', 'class']")),
+    Case("csv-unknown-split", "CSV manifest with split 'dev'",
+         (*FT, "--data", "{BAD}/bad_split.csv"),
+         ("split should be train, val, validation or test", "split='dev'")),
     # ---------------------------------------------------------------- finetune: .npz arrays
     Case("npz-mismatched-xy", ".npz with x and y of different lengths",
          (*FT, "--data", "{BAD}/mismatched.npz"),
@@ -277,6 +297,10 @@ CASES = [
     Case("cv-calib-missing", "--calib-data path that does not exist",
          (*CV, "{BAD}/tiny.keras", "--calib-data", "{BAD}/no_such_folder", "--out", "{OUT}"),
          ("{BAD}/no_such_folder", "no such directory")),
+    Case("cv-run-data-nowhere", "run recorded with a relative data path found nowhere",
+         (*CV, "{BAD}/old_run", "--precision", "int8", "--out", "{OUT}"),
+         ("records data 'photos' relative to the directory that run was started from",
+          "--calib-data PATH")),
     Case("cv-calib-nan", "--calib-data with NaN",
          (*CV, "{BAD}/tiny.keras", "--calib-data", "{BAD}/nan.npz", "--out", "{OUT}"),
          ("{BAD}/nan.npz", "NaN or inf")),

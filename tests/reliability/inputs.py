@@ -45,9 +45,37 @@ def _folders(root: Path, rng) -> None:
     good = (corrupt / "a" / "0.png").read_bytes()
     (corrupt / "a" / "truncated.png").write_bytes(good[: len(good) // 3])
     (corrupt / "b" / "README.txt").write_text("a non-image file among the images")
+    _layouts(root, rng)
     (root / "run_without_model").mkdir()
     (root / "run_without_model" / "config.yaml").write_text("model: cnn\n")
     (root / "a_regular_file").write_text("a file where a folder is expected")
+
+
+def _layouts(root: Path, rng) -> None:
+    """Split folders that cannot be read, and CSV manifests that name bad files or columns."""
+    for split in ("train", "test"):  # train/ and test/ holding images: classes or splits?
+        png_folder(root / "ambiguous_layout" / split, ("a", "b"), 2, rng)
+        (root / "ambiguous_layout" / split / "0.png").write_bytes(
+            (root / "ambiguous_layout" / split / "a" / "0.png").read_bytes()
+        )
+    png_folder(root / "split_extra_class" / "train", ("a", "b"), 3, rng)
+    png_folder(root / "split_extra_class" / "val", ("a", "c"), 1, rng)
+    png_folder(root / "split_without_train" / "val", ("a", "b"), 1, rng)
+    png_folder(root / "split_without_train" / "test", ("a", "b"), 1, rng)
+    (root / "missing_files.csv").write_text(
+        "path,label\ngood_images/a/0.png,a\ngone/1.png,b\ngone/2.png,b\n"
+    )
+    (root / "no_label_column.csv").write_text("path,class\ngood_images/a/0.png,a\n")
+    (root / "bad_split.csv").write_text("path,label,split\ngood_images/a/0.png,a,dev\n")
+
+
+def old_run(root: Path) -> None:
+    """A run recorded with a relative `data` (as before paths were absolute) found nowhere."""
+    (root / "old_run").mkdir()
+    (root / "old_run" / "model.keras").write_bytes((root / "tiny.keras").read_bytes())
+    (root / "old_run" / "config.yaml").write_text(
+        "model: cnn\ndata: photos\nout: runs/old_run\nclass_names: [a, b, c]\n"
+    )
 
 
 def _arrays(root: Path, rng) -> None:
@@ -174,6 +202,7 @@ def make_bad_inputs(root: Path) -> Path:
     _folders(root, rng)
     _arrays(root, rng)
     keras_files(root)
+    old_run(root)
     _onnx_files(root)
     _configs(root)
     return root

@@ -33,10 +33,12 @@ def scan_folder(root: str | Path, origin: str, layout: str | None = None) -> Sou
     """
     root = Path(root).expanduser()
     if not root.is_dir():
+        # A relative path is read from the current directory: say which one that is.
+        where = "" if root.is_absolute() else f" in {os.getcwd()}"
         raise ValueError(
-            f"{origin}: no such directory (relative paths start at {os.getcwd()}); a data spec is "
-            f"a folder with one sub-folder per class (or train/, val/, test/ ones), a .csv "
-            f"manifest, a .npz file or builtin:NAME. Received: {str(root)!r}"
+            f"{origin}: no such directory{where}; a data spec is a folder with one sub-folder per "
+            f"class (or train/, val/, test/ ones), a .csv manifest, a .npz file or builtin:NAME. "
+            f"Received: {str(root)!r}"
         )
     found = folder_layout(root, origin, layout)
     class_dirs = _class_dirs(found.splits["train"], origin)
