@@ -84,8 +84,8 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 @click.option(
     "--calib-data",
     metavar="SPEC",
-    help="Calibration/parity data: a folder, FILE.npz or builtin:NAME. "
-    "Defaults to a run directory's `data`.",
+    help="Calibration/parity data: a folder, FILE.csv, FILE.npz or builtin:NAME. "
+    "Defaults to a run directory's `data`, split with its seed and val_split.",
 )
 @click.option(
     "--calib-method",

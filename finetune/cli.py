@@ -99,7 +99,8 @@ def _one_line(error: BaseException) -> str:
 @click.option(
     "--data",
     metavar="SPEC",
-    help="DIR (a sub-folder per class), FILE.npz or builtin:NAME, with an optional "
+    help="DIR (a sub-folder per class, or train/, val/ and test/ ones holding them), FILE.csv "
+    "(path,label[,split] rows), FILE.npz or builtin:NAME, with an optional "
     "?classes=5-9&per_class=10 query. [default: builtin:digits]",
 )
 @click.option(
