@@ -60,3 +60,36 @@ def test_read_run_config_errors_are_one_line(tmp_path, content, message):
     with pytest.raises(ValueError, match=message) as error:
         read_run_config(tmp_path)
     assert "\n" not in str(error.value)
+
+
+def test_recorded_relative_paths_resolve_run_dir_first_then_start_then_here(tmp_path, monkeypatch):
+    from zoo.runs import recorded_data, resolve_recorded_paths
+
+    start, here = tmp_path / "project", tmp_path / "elsewhere"
+    run = start / "runs" / "a"
+    for folder in (run / "photos", start / "photos", start / "seqs", here / "seqs", here / "w"):
+        folder.mkdir(parents=True)
+    (here / "w" / "head.weights.h5").write_bytes(b"")
+    monkeypatch.chdir(here)
+    values = {
+        "data": "photos?classes=cat,dog",
+        "out": "runs/a",
+        "from_run": "seqs",
+        "weights": "w/head.weights.h5",
+    }
+    resolved = resolve_recorded_paths(values, run)
+    assert resolved["data"] == f"{run / 'photos'}?classes=cat,dog"  # the run directory first
+    assert resolved["from_run"] == str(start / "seqs")  # then where the run started
+    assert resolved["weights"] == str(here / "w" / "head.weights.h5")  # then here
+    (run / "photos").rmdir()
+    assert resolve_recorded_paths(values, run)["data"] == f"{start / 'photos'}?classes=cat,dog"
+    kept = {"data": "builtin:digits", "weights": "imagenet", "from_run": "/abs/run", "out": "x"}
+    assert resolve_recorded_paths(kept, run) == kept
+    config = resolve_recorded_paths({"data": "gone", "out": "runs/a"}, run)
+    assert config["data"] == "gone"  # found nowhere: kept as written, and recorded_data says so
+    with pytest.raises(ValueError) as error:
+        recorded_data(run, config)
+    message = str(error.value)
+    assert "\n" not in message and f"none of {run}, {start} or the current directory" in message
+    assert "--calib-data PATH" in message and message.endswith("Received: data='gone'")
+    assert recorded_data(run, {"data": "builtin:digits"}) == "builtin:digits"
