@@ -4,9 +4,10 @@ The specs, the builtin datasets, the split rules and the image decoding live in 
 (no TensorFlow); this package builds the tf.data pipelines on top and re-exports zoo.data's
 spec helpers, so `from finetune.data import parse_data_spec, list_builtin, load_data` works.
 
-SPEC is a folder with one sub-folder per class, a `.npz` file of arrays, or `builtin:NAME` (real
-datasets shipped in PyPI wheels, see `list_builtin()`), each with an optional query
-`?classes=5-9&per_class=10`.
+SPEC is a folder with one sub-folder per class (or train/, val/ or validation/, test/ folders
+each holding class folders), a CSV manifest (`path,label[,split]`), a `.npz` file of arrays, or
+`builtin:NAME` (real datasets shipped in PyPI wheels, see `list_builtin()`), each with an
+optional query `?classes=5-9&per_class=10` (folders also `&layout=classes|splits`).
 
 Example:
     >>> from finetune import data

@@ -23,7 +23,13 @@ from __future__ import annotations
 from zoo.data._arrays import Arrays, load_arrays, split_arrays
 from zoo.data._builtin import BuiltinInfo, builtin_info, list_builtin
 from zoo.data._files import IMAGE_EXTENSIONS
-from zoo.data._image import decode_image, read_pixels, to_shape, to_shape_batch
+from zoo.data._image import (
+    UnsupportedImageError,
+    decode_image,
+    read_pixels,
+    to_shape,
+    to_shape_batch,
+)
 from zoo.data._resolve import DEFAULT_VAL_SPLIT, SPLITS, ResolvedData, check_arguments, resolve_data
 from zoo.data._source import Split
 from zoo.data._spec import DataSpec, parse_data_spec
@@ -37,6 +43,7 @@ __all__ = [
     "DataSpec",
     "ResolvedData",
     "Split",
+    "UnsupportedImageError",
     "builtin_info",
     "check_arguments",
     "decode_image",
