@@ -119,7 +119,7 @@ def test_parse_forms_and_query():
     "spec, message",
     [
         ("", "should name a folder"),
-        ("builtin:nope", "valid names: basic_motions, digits"),
+        ("builtin:nope", "valid names: acsf1, arrow_head, basic_motions, digits"),
         ("dir?colour=red", "valid options: classes, per_class"),
         ("dir?classes=9-5", "LOW <= HIGH"),
         ("dir?classes=1,,2", "empty entry"),
@@ -183,7 +183,7 @@ def test_list_builtin_has_real_image_and_sequence_sets():
     assert {"digits", "digits_rows", "japanese_vowels", "gunpoint"} <= set(names)
     assert builtin_info("digits").task == "image"
     assert builtin_info("japanese_vowels").item_shape == (None, 12)
-    with pytest.raises(ValueError, match="valid names: basic_motions, digits"):
+    with pytest.raises(ValueError, match="valid names: acsf1, arrow_head, basic_motions, digits"):
         builtin_info("mnist")
 
 

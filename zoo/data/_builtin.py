@@ -2,7 +2,8 @@
 
 - digits, digits_rows: scikit-learn's 8x8 handwritten digits (`sklearn.datasets.load_digits`,
   1,797 images in the wheel), as images or read row by row as 8-step sequences.
-- japanese_vowels, basic_motions, gunpoint, italy_power_demand: UCR/UEA time-series
+- japanese_vowels, basic_motions, gunpoint, italy_power_demand, arrow_head, osu_leaf, acsf1:
+  UCR/UEA time-series
   classification sets whose `.ts` files ship inside the sktime wheel, read with a small parser
   (`_tsfile.read_ts`) so sktime itself is never imported. Their train/test split is the archive's.
 
@@ -183,6 +184,30 @@ BUILTINS: dict[str, BuiltinInfo] = {
             "UCR ItalyPowerDemand (from sktime): daily power demand, class 1 Oct-Mar vs "
             "2 Apr-Sep (binary), 24 steps x 1 feature, 67 train / 1029 test",
             _ts_loader("italy_power_demand", "ItalyPowerDemand"),
+        ),
+        _entry(
+            "arrow_head",
+            "sequence",
+            (251, 1),
+            "UCR ArrowHead (from sktime): arrowhead outlines as 1-D profiles, 3 types "
+            "(Avonlea, Clovis, Mix), 251 steps x 1 feature, 36 train / 175 test",
+            _ts_loader("arrow_head", "ArrowHead", ("avonlea", "clovis", "mix")),
+        ),
+        _entry(
+            "osu_leaf",
+            "sequence",
+            (427, 1),
+            "UCR OSULeaf (from sktime): leaf outlines as 1-D profiles, 6 species, "
+            "427 steps x 1 feature, 200 train / 242 test",
+            _ts_loader("osu_leaf", "OSULeaf"),
+        ),
+        _entry(
+            "acsf1",
+            "sequence",
+            (1460, 1),
+            "UCR ACSF1 (from sktime): appliance power consumption, 10 appliance types, "
+            "1460 steps x 1 feature, 100 train / 100 test",
+            _ts_loader("acsf1", "ACSF1"),
         ),
     )
 }

@@ -26,6 +26,7 @@ from zoo.data._source import (
     stratified_split,
 )
 from zoo.data._spec import DataSpec, parse_data_spec
+from zoo.data._znorm import normalize_series
 
 SPLITS = ("train", "val", "test")
 # The validation fraction training uses when neither the user nor the source gives one.
@@ -123,6 +124,8 @@ def resolve_data(
     check_arguments(task, input_shape, val_split)
     # A shallow copy: builtin sources are cached per process and must not be changed.
     source = dataclasses.replace(_read_source(spec, origin, task, input_shape, allow_pickle))
+    if spec.normalize is not None:
+        source = normalize_series(source, task, origin)
     if spec.classes is not None:
         source = select_classes(source, spec.classes, origin)
     check_classes_present(source.train, source.class_names, origin)

@@ -13,8 +13,11 @@ import re
 from zoo.data._builtin import BUILTINS
 
 BUILTIN_PREFIX = "builtin:"
-QUERY_KEYS = ("classes", "per_class", "layout")
+QUERY_KEYS = ("classes", "per_class", "layout", "normalize")
 LAYOUTS = ("classes", "splits")
+# normalize=series: each sequence z-normalised per channel over its own steps (the UCR/UEA
+# archive's convention; its builtin sets are already stored so).
+NORMALIZE_MODES = ("series",)
 # A range like 0-99999999 would build a huge tuple; no classification set has this many classes.
 MAX_CLASSES = 10_000
 
@@ -34,6 +37,8 @@ class DataSpec:
         per_class: number of labelled training examples to keep per class; None keeps all.
         layout: a folder's reading, "classes" (`DIR/<class>/`) or "splits"
             (`DIR/{train,val,test}/<class>/`); None detects it.
+        normalize: "series" z-normalises each sequence per channel over its own steps; None
+            leaves the values as stored.
 
     Example:
         >>> spec = parse_data_spec("builtin:digits?classes=5-9&per_class=10")
@@ -48,6 +53,7 @@ class DataSpec:
     classes: tuple[int | str, ...] | None = None
     per_class: int | None = None
     layout: str | None = None
+    normalize: str | None = None
 
     def __str__(self) -> str:
         text = BUILTIN_PREFIX + self.source if self.kind == "builtin" else self.source
@@ -58,6 +64,8 @@ class DataSpec:
             query.append(f"per_class={self.per_class}")
         if self.layout is not None:
             query.append(f"layout={self.layout}")
+        if self.normalize is not None:
+            query.append(f"normalize={self.normalize}")
         return text + ("?" + "&".join(query) if query else "")
 
 
@@ -66,7 +74,8 @@ def parse_data_spec(spec: str | DataSpec) -> DataSpec:
 
     The query is `?key=value&key=value` with keys `classes` (`5-9`, `5,6,7`, `0-2,7` or class
     names `cat,dog`), `per_class` (a positive int) and, for a folder, `layout` (`classes` or
-    `splits`, when the folder can be read both ways). Only the syntax and builtin names are
+    `splits`, when the folder can be read both ways) and, for sequences, `normalize=series`
+    (per-series z-normalisation). Only the syntax and builtin names are
     checked here; paths are checked when the data is loaded. A `?` always starts the query, so
     paths containing `?` are not supported.
 
@@ -130,11 +139,16 @@ def _parse_query(query: str, spec: str) -> dict:
             )
         if key == "layout" and value not in LAYOUTS:
             raise ValueError(f"layout should be {' or '.join(LAYOUTS)}. Received: {spec!r}")
+        if key == "normalize" and value not in NORMALIZE_MODES:
+            raise ValueError(
+                f"normalize should be {' or '.join(NORMALIZE_MODES)} (per-series "
+                f"z-normalisation of sequences). Received: {spec!r}"
+            )
         options[key] = (
             _parse_classes(value, spec)
             if key == "classes"
             else value
-            if key == "layout"
+            if key in ("layout", "normalize")
             else _parse_count(value, spec)
         )
     return options
