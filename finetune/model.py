@@ -3,8 +3,14 @@
 Phase 1 trains the head on a frozen body: the nested `backbone` of zoo's backbone variants, or,
 when starting `--from` an earlier model without a backbone (cnn, lstm, ...), every layer but the
 classifier. Phase 2 unfreezes the top N weighted layers of that body (or all) at a lower learning
-rate. BatchNormalization layers stay frozen throughout, as in Keras' transfer-learning guide: zoo
-calls the backbone with training=False, and frozen BN also keeps its scale/offset fixed.
+rate. BatchNormalization layers of a pretrained body stay frozen throughout, as in Keras'
+transfer-learning guide: frozen BN runs in inference mode and keeps its scale/offset fixed.
+Freezing itself is zoo's one rule, `zoo.models.backbones.set_backbone_trainable`.
+
+A random backbone (`weights=None`, no `--from`) has nothing to transfer: frozen, with its init
+BatchNorm statistics, it gives the same output for every image, so it trains whole in one phase
+with BatchNorm in training mode (plan body "random_backbone"); `finetune.batchnorm` then
+re-estimates the statistics that lag behind before the model is saved.
 
 Example:
     >>> model, info = build_model(cfg, num_classes=5, input_shape=(28, 28, 1))
@@ -23,14 +29,20 @@ from typing import Any
 from zoo.runs import RunPaths, read_run_config
 
 CLASSIFIER_NAME = "predictions"
+RANDOM_BACKBONE_NOTE = (
+    "backbone from random init: training all layers with BatchNorm in training mode; "
+    "a frozen random backbone has nothing to transfer"
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class PhasePlan:
     """How the epochs split into phases and what phase 1 freezes.
 
-    `body` is "backbone" (a zoo backbone variant), "all_but_head" (transfer from a model without
-    a backbone) or "none" (plain training: one phase, everything trainable).
+    `body` is "backbone" (a pretrained zoo backbone variant), "all_but_head" (transfer from a
+    model without a backbone), "random_backbone" (a backbone variant from random init: one
+    phase, everything trainable, BatchNorm in training mode) or "none" (plain training: one
+    phase, everything trainable).
     """
 
     body: str
@@ -39,7 +51,7 @@ class PhasePlan:
 
     @property
     def two_phase(self) -> bool:
-        return self.body != "none"
+        return self.body in ("backbone", "all_but_head")
 
     def phase_of(self, epoch: int) -> int:
         """The phase (1 or 2) that trains 0-based `epoch`; plain runs are all phase 1."""
@@ -55,21 +67,26 @@ def _backbone(model: Any) -> Any | None:
         return None
 
 
-def phase_plan(model: Any, epochs: int, head_epochs: int, *, from_used: bool) -> PhasePlan:
-    """Decide the phases: two when there is a body to freeze, else one plain phase."""
+def phase_plan(
+    model: Any, epochs: int, head_epochs: int, *, from_used: bool, random_init: bool = False
+) -> PhasePlan:
+    """Decide the phases: two when there is a pretrained body to freeze, else one phase.
+
+    `random_init`: the model was built with `weights=None` (and not `--from`).
+    """
     if _backbone(model) is not None:
-        body = "backbone"
+        body = "random_backbone" if random_init and not from_used else "backbone"
     elif from_used:
         body = "all_but_head"
     else:
         body = "none"
-    head = min(head_epochs, epochs) if body != "none" else epochs
+    head = min(head_epochs, epochs) if body in ("backbone", "all_but_head") else epochs
     return PhasePlan(body=body, head_epochs=head, total_epochs=epochs)
 
 
 def body_layers(model: Any, plan: PhasePlan) -> list[Any]:
     """The layers phase 1 freezes, bottom to top."""
-    if plan.body == "backbone":
+    if plan.body in ("backbone", "random_backbone"):
         return list(_backbone(model).layers)
     if plan.body == "all_but_head":
         return [layer for layer in model.layers if layer.name != CLASSIFIER_NAME]
@@ -86,34 +103,29 @@ def set_phase(model: Any, phase: int, plan: PhasePlan, unfreeze: int | str) -> d
     """Set `trainable` for `phase`; returns what was done (for the run's decisions).
 
     Phase 2 unfreezes the top `unfreeze` body layers that have weights ("all": every one);
-    BatchNormalization layers stay frozen.
+    BatchNormalization layers stay frozen. A random backbone trains whole, BatchNorm included.
+    The counting and the BatchNorm rule are zoo's `set_backbone_trainable`.
     """
+    from zoo.models.backbones import set_backbone_trainable
+
     for layer in model.layers:
         layer.trainable = True
+    if plan.body == "random_backbone":
+        set_backbone_trainable(_backbone(model), True, train_batchnorm=True)
+        return {"phase": phase, "frozen": 0, "batchnorm": "training"}
+    if not plan.two_phase:
+        return {"phase": phase, "frozen": 0}
     body = body_layers(model, plan)
-    if plan.body == "backbone":
-        # Setting the container's flag also sets every nested layer's; fix them below.
-        _backbone(model).trainable = phase == 2
-    if phase == 1 or not plan.two_phase:
-        for layer in body:
-            layer.trainable = not plan.two_phase
-        return {"phase": phase, "frozen": plan.two_phase and len(body) or 0}
-    weighted = [layer for layer in body if layer.weights]
-    count = len(weighted) if unfreeze == "all" else min(int(unfreeze), len(weighted))
-    top = {id(layer) for layer in weighted[len(weighted) - count :]}
-    unfrozen, kept_bn = [], []
-    for layer in body:
-        trainable = id(layer) in top and not _is_batch_norm(layer)
-        layer.trainable = trainable
-        if trainable:
-            unfrozen.append(layer.name)
-        elif _is_batch_norm(layer):
-            kept_bn.append(layer.name)
+    target = _backbone(model) if plan.body == "backbone" else body
+    if phase == 1:
+        set_backbone_trainable(target, False)
+        return {"phase": 1, "frozen": len(body)}
+    unfrozen = set_backbone_trainable(target, True if unfreeze == "all" else int(unfreeze))
     return {
         "phase": 2,
         "unfrozen_layers": len(unfrozen),
         "top_unfrozen": unfrozen[-3:],
-        "batchnorm_frozen": len(kept_bn),
+        "batchnorm_frozen": sum(1 for layer in body if _is_batch_norm(layer)),
     }
 
 

@@ -1,8 +1,8 @@
 """Feature-extractor heads on keras.applications backbones.
 
 Each variant is `<backbone>_<head>`: a frozen backbone whose BatchNorm layers stay in inference
-mode even once it is unfrozen (see `set_backbone_trainable`), then one of three heads built by the
-same function:
+mode even once it is unfrozen (see `set_backbone_trainable`; `finetune` trains a random backbone
+whole, BatchNorm included), then one of three heads built by the same function:
 
 - `flatten`: Flatten -> Dense(128, relu) -> classifier (the reference VGG16 head);
 - `gap`: GlobalAveragePooling2D -> [Dense] -> [Dropout] -> classifier;
@@ -63,24 +63,40 @@ _HEAD_DEFAULTS = dict(
 )
 
 
-def set_backbone_trainable(backbone, trainable: bool | int) -> None:
-    """Unfreeze all (True), none (False) or the top N layers of a backbone; BatchNorm stays frozen.
+def set_backbone_trainable(
+    backbone, trainable: bool | int, *, train_batchnorm: bool = False
+) -> list[str]:
+    """Unfreeze all (True), none (False) or the top N weighted layers of a body; returns the
+    names of the layers left trainable, bottom to top.
 
-    A frozen BatchNormalization layer runs in inference mode in Keras 3. Freezing is what keeps
-    its statistics put: `backbone(x, training=False)` alone is not enough, because a Keras 3
-    functional model passes its own `training=True` to every nested layer during `fit`.
+    The one freezing rule of the toolkit (`finetune` uses it for every phase). `backbone` is a
+    model (zoo's nested `backbone`) or a list of layers. N counts layers that have weights,
+    BatchNormalization included. BatchNorm stays frozen unless `train_batchnorm`: a frozen
+    BatchNormalization layer runs in inference mode in Keras 3, and freezing is the only thing
+    that keeps it there (a nested `backbone(x, training=False)` is overridden by the outer
+    model's `training=True` during `fit`). Pretrained statistics want that; a random backbone
+    does not (its init statistics make every image look the same), so it passes
+    `train_batchnorm=True`. Every layer's flag is set here, not left to the container's.
 
     Example:
-        >>> set_backbone_trainable(model.get_layer("backbone"), 20)  # the top 20 layers
+        >>> set_backbone_trainable(model.get_layer("backbone"), 20)  # the top 20 weighted layers
+        >>> set_backbone_trainable(model.get_layer("backbone"), True, train_batchnorm=True)
     """
     from keras import layers
 
-    count = len(backbone.layers) if trainable is True else int(trainable)
-    backbone.trainable = count > 0
-    for index, layer in enumerate(backbone.layers):
-        layer.trainable = index >= len(backbone.layers) - count
-        if isinstance(layer, layers.BatchNormalization):
-            layer.trainable = False
+    body = list(backbone) if isinstance(backbone, (list, tuple)) else list(backbone.layers)
+    weighted = [layer for layer in body if layer.weights]
+    count = len(weighted) if trainable is True else min(int(trainable), len(weighted))
+    top = {id(layer) for layer in weighted[len(weighted) - count :]}
+    if not isinstance(backbone, (list, tuple)):
+        backbone.trainable = count > 0
+    unfrozen = []
+    for layer in body:
+        batch_norm = isinstance(layer, layers.BatchNormalization)
+        layer.trainable = id(layer) in top and (train_batchnorm or not batch_norm)
+        if layer.trainable:
+            unfrozen.append(layer.name)
+    return unfrozen
 
 
 def _create_head_model(
