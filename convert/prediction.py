@@ -20,6 +20,7 @@ import glob
 import io
 import json
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -96,6 +97,12 @@ def _npz_inputs(path: Path, clf: Classifier) -> tuple[list[str], np.ndarray]:
     """An .npz's `x` as model inputs, named `file.npz[i]`."""
     from zoo.data import to_shape_batch
 
+    # Checked first: np.load would otherwise try to unpickle a file that is not a zip.
+    if not zipfile.is_zipfile(path):
+        raise ValueError(
+            f"An .npz input should be a numpy archive (numpy.savez(path, x=...)). Received: "
+            f"{str(path)!r} (not a zip archive; truncated or another format?)"
+        )
     with np.load(path, allow_pickle=False) as archive:
         if "x" not in archive.files:
             raise ValueError(

@@ -32,6 +32,8 @@ TINY = (
 FT = ("finetune", *TINY, "--out", "{OUT}")
 CV = ("convert", "--quiet")
 BENCH = ("bench", "--quiet", "--warmup", "0", "--runs", "1", "--batch-sizes", "1")
+EV = ("evaluate",)
+PR = ("predict",)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -346,6 +348,45 @@ CASES = [
     Case("bench-plot-under-a-file", "--plot under a regular file (read-only stand-in)",
          (*BENCH, "{BAD}/tiny.keras", "--plot", "{BAD}/a_regular_file/plot.png"),
          ("a_regular_file/plot.png", "not a folder", "choose another output path")),
+    # ---------------------------------------------------------------- evaluate
+    Case("ev-no-data", "a .keras file outside a run, no --data", (*EV, "{BAD}/tiny.keras"),
+         ("evaluate needs labelled data", "--data SPEC", "{BAD}/tiny.keras")),
+    Case("ev-images-for-sequences", "sequence model, image data",
+         (*EV, "{BAD}/sequence.keras", "--data", "{BAD}/images.npz"),
+         ("{BAD}/images.npz", "looks like images")),
+    Case("ev-sequences-for-images", "image model, sequence data",
+         (*EV, "{BAD}/tiny.keras", "--data", "builtin:japanese_vowels"),
+         ("holds sequences but the model takes images",)),
+    Case("ev-onnx-input-not-image", "ONNX input (N, 4): neither images nor sequences",
+         (*EV, "{BAD}/pixels_in.onnx", "--data", "builtin:digits"),
+         ("images (batch, H, W, C) or sequences", "pixels_in.onnx", "(batch, 4)")),
+    Case("ev-other-class-count", "data with another class count than the model's",
+         (*EV, "{BAD}/tiny.keras", "--data", "{BAD}/good_images"),
+         ("--data {BAD}/good_images has 2 classes but the model predicts 3", "Received:")),
+    Case("ev-other-class-names", "data with other class names than the run recorded",
+         (*EV, "{BAD}/run_cat_dog", "--data", "{BAD}/good_images"),
+         ("should have the classes the run was trained on", "cat, dog", "classes a, b")),
+    Case("ev-split-missing", "--split test of data without a test split",
+         (*EV, "{BAD}/tiny.keras", "--data", "{BAD}/good_images", "--split", "test"),
+         ("has no 'test' split", "'train', 'val'")),
+    Case("ev-unknown-split", "--split holdout", (*EV, "{BAD}/tiny.keras", "--split", "holdout"),
+         ("'holdout' is not one of",), 2),
+    # ---------------------------------------------------------------- predict
+    Case("pr-missing-input", "an input that does not exist",
+         (*PR, "{BAD}/tiny.keras", "{BAD}/no_such.png"),
+         ("{BAD}/no_such.png", "no such file, folder or match")),
+    Case("pr-images-for-sequences", "image files for a sequence model",
+         (*PR, "{BAD}/sequence.keras", "{BAD}/good_images"),
+         ("Image files feed image models", "as an .npz with x")),
+    Case("pr-npz-not-an-archive", "a text file named .npz as input",
+         (*PR, "{BAD}/tiny.keras", "{BAD}/text.npz"), ("{BAD}/text.npz", "not a zip archive")),
+    Case("pr-garbage-onnx", "garbage .onnx", (*PR, "{BAD}/garbage.onnx", "{BAD}/images.npz"),
+         ("garbage.onnx", "not a valid ONNX file")),
+    Case("pr-json-and-csv", "--json and --csv together",
+         (*PR, "{BAD}/tiny.keras", "{BAD}/images.npz", "--json", "--csv"),
+         ("either --json or --csv",), 2),
+    Case("pr-zero-top-k", "--top-k 0", (*PR, "{BAD}/tiny.keras", "{BAD}/images.npz", "--top-k", "0"),
+         ("0 is not in the range x>=1",), 2),
 ]  # fmt: skip
 
 

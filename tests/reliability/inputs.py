@@ -127,6 +127,13 @@ def keras_files(root: Path) -> None:
     x = keras.layers.Flatten()(x)
     outputs = keras.layers.Dense(3, activation="softmax", name="predictions")(x)
     keras.Model(inputs, outputs).save(root / "lambda.keras")
+    # A run that recorded its classes as cat, dog (good_images has a, b).
+    named = root / "run_cat_dog"
+    named.mkdir()
+    zoo.create_model(
+        "cnn", input_shape=(*IMAGE, 1), num_classes=2, filters=[4], dense_units=4
+    ).save(named / "model.keras")
+    (named / "config.yaml").write_text("model: cnn\ntask: image\nclass_names: [cat, dog]\n")
     sequence = zoo.create_model("lstm", input_shape=(None, 4), num_classes=2, units=4)
     sequence.save(root / "sequence.keras")
     sequence.save_weights(root / "lstm.weights.h5")  # weights of another architecture than cnn
