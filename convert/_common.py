@@ -24,6 +24,8 @@ CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 INFERENCE_PRECISIONS = ("bf16", "f32")
 # Runtimes `zoo bench` can run an .onnx file in.
 ONNX_RUNTIMES = ("onnxruntime", "openvino")
+# What `zoo evaluate --split` scores ("all": every split the data has).
+EVAL_SPLITS = ("test", "val", "train", "all")
 CALIBRATION_LIMIT = 256  # calibration samples: enough for stable ranges, fast histograms
 EVALUATION_LIMIT = 512  # labelled samples the parity gate scores
 DEFAULT_OPSET = 17

@@ -11,15 +11,14 @@ from pathlib import Path
 
 import click
 
-from convert.evaluation import EVAL_SPLITS
-from convert.runners import ENGINE_SUFFIXES
-
-_NO_BACKEND = (".onnx", ".xml", *ENGINE_SUFFIXES)
+from convert._common import EVAL_SPLITS
 
 
 def _start_backend_for(source: str) -> None:
     """Start Keras (its start-up noise silenced) unless SOURCE runs without it."""
-    if Path(source).suffix not in _NO_BACKEND:
+    from convert.runners import ENGINE_SUFFIXES
+
+    if Path(source).suffix not in (".onnx", ".xml", *ENGINE_SUFFIXES):
         from zoo.cli import start_backend
 
         start_backend()

@@ -25,11 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from convert._common import temp_path
+from convert._common import EVAL_SPLITS, temp_path
 from convert.calibration import check_classes, run_split_rules
 from convert.classify import Classifier, open_classifier
 
-EVAL_SPLITS = ("test", "val", "train", "all")
 METRICS_FILE = "metrics.json"
 CONFUSION_FILE = "confusion.png"
 TOP_K = 5

@@ -110,3 +110,23 @@ def test_a_sequence_model_takes_an_npz(tmp_path):
     p1 = np.asarray(model.predict(x, verbose=0))[:, 0]
     for prediction, p in zip(result.predictions, p1, strict=True):
         assert dict(prediction.top)["class 1"] == pytest.approx(float(p), abs=1e-5)
+
+
+_PROBE = """
+import sys
+from zoo.cli import main
+main(sys.argv[1:], standalone_mode=False, prog_name="zoo")
+print(sorted(m for m in ("keras", "tensorflow") if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize("command", ["predict", "evaluate"])
+def test_onnx_and_openvino_sources_never_start_keras(made, val_npz, command):
+    import subprocess
+    import sys
+
+    args = [str(made["onnx"]), str(val_npz[0])] if command == "predict" else [str(made["xml"])]
+    done = subprocess.run([sys.executable, "-c", _PROBE, command, *args],
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
