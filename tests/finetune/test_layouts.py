@@ -146,3 +146,22 @@ def test_an_older_runs_data_found_nowhere_is_one_error_line(run, tmp_path):
                    "--calib-data", str(run.parents[1] / "photos")],
         )  # fmt: skip
     assert given.exit_code == 0, given.output
+
+
+def test_a_run_resumes_from_another_directory(run, tmp_path):
+    """--resume reads the run's data back from its record (a finished run: nothing left to
+    train, but the record, the data and the checkpoint are all read)."""
+    with _cwd(tmp_path):
+        _invoke("finetune", "--resume", "--out", str(run), "--quiet")
+    assert yaml.safe_load((run / "config.yaml").read_text())["data"] == str(
+        run.parents[1] / "photos"
+    )
+    with _cwd(tmp_path):  # the same run with the data out of reach fails on the data, not before
+        (run.parents[1] / "photos").rename(run.parents[1] / "photos.moved")
+        try:
+            failed = CliRunner().invoke(main, ["finetune", "--resume", "--out", str(run)])
+        finally:
+            (run.parents[1] / "photos.moved").rename(run.parents[1] / "photos")
+    assert (
+        failed.exit_code == 1 and f"{run.parents[1] / 'photos'}: no such directory" in failed.output
+    )
