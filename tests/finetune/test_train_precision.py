@@ -62,3 +62,33 @@ def test_auto_measures_and_records(tmp_path):
     assert result.metrics["precision"]["policy"] == record["choice"]
     assert yaml.safe_load((out / "config.yaml").read_text())["precision"] == record["choice"]
     assert keras.config.dtype_policy().name == "float32"
+
+
+def test_auto_is_cached_per_model_shape_batch_and_machine(tmp_path, monkeypatch):
+    from finetune import precision
+
+    cfg = dict(
+        data="builtin:digits?classes=0-2",
+        model_options=TINY_CNN,
+        input_shape=(16, 16, 1),
+        epochs=1,
+        precision="auto",
+        quiet=True,
+    )
+    run_finetune(FinetuneConfig(**cfg, out=str(tmp_path / "first")))
+    first = json.loads((tmp_path / "first" / "precision.json").read_text())
+    assert not first.get("cached") and first["seconds_spent"] > 0
+    # A tiny run's budget is the 15 s floor, and the measurement keeps within it.
+    assert first["budget_s"] == 15.0 and first["seconds_spent"] < 15.0
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("the second run should not time anything")
+
+    monkeypatch.setattr(precision, "measure_precision", no_timing)
+    result = run_finetune(FinetuneConfig(**cfg, out=str(tmp_path / "second")))
+    second = json.loads((tmp_path / "second" / "precision.json").read_text())
+    assert second["cached"] and second["seconds_spent"] == 0.0
+    assert second["choice"] == first["choice"] == result.metrics["precision"]["policy"]
+    # Another batch size is another entry: it is measured (and here refused by no_timing).
+    with pytest.raises(AssertionError, match="should not time"):
+        run_finetune(FinetuneConfig(**cfg, batch_size=8, out=str(tmp_path / "third")))

@@ -106,3 +106,44 @@ def test_resume_after_kill_matches_an_uninterrupted_run(train_digits_run, tmp_pa
     again = tmp_path / "again"  # --seed with --deterministic: bit-identical repeated runs
     _run(_args(train_digits_run, again))
     assert _same(_final(straight), _final(again))
+
+
+RECIPES = {
+    # SGD's momentum buffers and the schedule's position must come back; patience counts
+    # fine-tuning epochs from the recorded best epoch.
+    "cosine-patience": ["--optimizer", "sgd", "--lr-schedule", "cosine", "--warmup-epochs", "1",
+                        "--label-smoothing", "0.1", "--patience", "2"],
+    # ReduceLROnPlateau's counters ride in the checkpoint; the reduced rate is an optimizer
+    # variable.
+    "plateau": ["--lr-schedule", "plateau", "--optimizer", "adamw"],
+}  # fmt: skip
+
+
+def _last(out):
+    state = json.loads((out / "checkpoints" / "state.json").read_text())
+    return state, _weights(out / "checkpoints" / state["weights"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("recipe", sorted(RECIPES))
+def test_resume_restores_the_recipe_bit_for_bit(train_digits_run, tmp_path, recipe):
+    from finetune.rundir import CRASH_ENV
+
+    args = lambda out: _args(train_digits_run, out) + RECIPES[recipe]  # noqa: E731
+    killed, straight = tmp_path / "killed", tmp_path / "straight"
+    done = subprocess.run(  # killed after epoch 3's checkpoint: in fine-tuning, lr decayed
+        args(killed), env={**_env(), CRASH_ENV: "after-checkpoint@3"}, capture_output=True
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    _run(args(killed) + ["--resume"])
+    _run(args(straight))
+    (state_k, final_k), (state_s, final_s) = _last(killed), _last(straight)
+    assert _same(final_k, final_s)
+    assert state_k["history"] == [
+        {**row, "seconds": state_k["history"][i]["seconds"]}
+        for i, row in enumerate(state_s["history"])
+    ]
+    assert state_k["stopped_early"] == state_s["stopped_early"]
+    assert state_k.get("plateau") == state_s.get("plateau")
+    lrs = [row["lr"] for row in state_s["history"]]
+    assert len(set(lrs)) > 1 or recipe == "plateau"  # the schedule moved the rate
