@@ -165,3 +165,30 @@ def test_a_run_resumes_from_another_directory(run, tmp_path):
     assert (
         failed.exit_code == 1 and f"{run.parents[1] / 'photos'}: no such directory" in failed.output
     )
+
+
+def test_a_csv_manifest_feeds_tf_data_the_pixels_load_arrays_gives(start, tmp_path):
+    """A manifest over WebP and TIFF files (plus the PNG digits): the tf.data splits hold the
+    examples and pixels `zoo.data.load_arrays` gives, split column as given."""
+    from finetune.data import load_data
+    from zoo.data import load_arrays
+
+    rows = ["path,label,split"]
+    for number, path in enumerate(sorted((start / "photos").rglob("*.png"))):
+        image = Image.open(path)
+        kind = (".webp", ".tif", ".png")[number % 3]
+        target = tmp_path / "files" / f"{number}{kind}"
+        target.parent.mkdir(exist_ok=True)
+        image.save(target, **({"lossless": True} if kind == ".webp" else {}))
+        split = ("train", "train", "val", "test")[number % 4]
+        rows.append(f"files/{target.name},digit {path.parent.name},{split}")
+    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
+    spec = str(tmp_path / "labels.csv")
+    data = load_data(spec, task="image", input_shape=(16, 16, 1), batch_size=4)
+    assert data.class_names == ["digit 0", "digit 1", "digit 2"]
+    assert (data.num_train, data.num_val, data.num_test) == (18, 9, 9)
+    for split in ("val", "test"):
+        arrays = load_arrays(spec, task="image", input_shape=(16, 16, 1), split=split)
+        batches = list(getattr(data, split).as_numpy_iterator())
+        np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), arrays.x)
+        np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), arrays.y)
