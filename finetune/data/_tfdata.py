@@ -144,14 +144,20 @@ def decode_files(files: tf.data.Dataset, shape: tuple) -> tf.data.Dataset:
 def _decode_chunk(paths: np.ndarray, shape: tuple) -> tuple[np.ndarray, np.ndarray]:
     images = np.zeros((len(paths), *shape), dtype=np.float32)
     ok = np.ones(len(paths), dtype=bool)
+    failed = []
     for index, path in enumerate(paths):
         try:
             images[index] = decode_image(path, shape)
         except Exception as error:  # Pillow raises many types for a damaged file
             ok[index] = False
-            # Called from a tf.data thread: there is no user frame to point at.
-            name = os.fsdecode(path)
-            warnings.warn(f"skipping {name!r}: it failed to decode ({error})", stacklevel=1)
+            failed.append(f"{os.fsdecode(path)} ({error})")
+    if failed:  # one line per chunk, not per file (the up-front check catches almost all)
+        # Called from a tf.data thread: there is no user frame to point at.
+        warnings.warn(
+            f"skipping {len(failed)} image(s) that failed to decode, e.g. "
+            f"{', '.join(failed[:3])}{', ...' if len(failed) > 3 else ''}",
+            stacklevel=1,
+        )
     return images, ok
 
 

@@ -192,3 +192,19 @@ def test_a_csv_manifest_feeds_tf_data_the_pixels_load_arrays_gives(start, tmp_pa
         batches = list(getattr(data, split).as_numpy_iterator())
         np.testing.assert_array_equal(np.concatenate([x for x, _ in batches]), arrays.x)
         np.testing.assert_array_equal(np.concatenate([y for _, y in batches]), arrays.y)
+
+
+def test_files_failing_late_are_one_warning_per_decoded_chunk(start, tmp_path):
+    """A file that changes after the up-front check: the tf.data decode drops it with one line
+    for the chunk, naming up to 3 files, not a line per file."""
+    from finetune.data._tfdata import _decode_chunk
+
+    good = sorted((start / "photos" / "0").glob("*.png"))[0]
+    paths = [str(good)] + [str(tmp_path / f"gone{n}.png") for n in range(4)]
+    with pytest.warns(UserWarning) as caught:
+        images, ok = _decode_chunk(np.array([p.encode() for p in paths]), (8, 8, 1))
+    assert ok.tolist() == [True, False, False, False, False] and len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("skipping 4 image(s) that failed to decode, e.g. ")
+    assert "gone2.png" in message and "gone3.png" not in message and message.endswith(", ...")
+    np.testing.assert_array_equal(images[0, ..., 0], np.asarray(Image.open(good), np.float32))
