@@ -101,7 +101,8 @@ def load_data(
     with 0.0. Labels are int32 class indices (0/1 for two classes: the trainer picks the loss).
 
     Args:
-        spec: `DIR`, `FILE.npz` or `builtin:NAME`, with optional `?classes=...&per_class=N`
+        spec: `DIR` (class folders, or train/ val/ test/ folders of them), `FILE.csv`,
+            `FILE.npz` or `builtin:NAME`, with optional `?classes=...&per_class=N`
             (see `parse_data_spec`).
         task: "image" or "sequence": the model's task (`zoo.model_info(name).task`).
         input_shape: the model's input shape; None entries (or None) are taken from the data,

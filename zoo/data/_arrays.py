@@ -49,7 +49,8 @@ def load_arrays(
     """A split of a data spec as numpy arrays, with the pixels and examples training uses.
 
     Args:
-        spec: `DIR`, `FILE.npz` or `builtin:NAME`, with optional `?classes=...&per_class=N`.
+        spec: `DIR` (class folders, or train/ val/ test/ folders of them), `FILE.csv`,
+            `FILE.npz` or `builtin:NAME`, with optional `?classes=...&per_class=N`.
         task: "image" or "sequence": the model's task.
         input_shape: the model's input shape without the batch axis; None dims (or None) are
             taken from the data.
