@@ -67,7 +67,7 @@ class FinetuneConfig:
         epochs: total epochs over both phases.
         head_epochs: epochs of phase 1 (frozen backbone, head only).
         unfreeze: layers at the top of the backbone to unfreeze in phase 2: an int or "all".
-        lr: phase-1 learning rate (Adam).
+        lr: phase-1 learning rate (of `optimizer`).
         fine_tune_lr: phase-2 learning rate, usually ~10x smaller.
         batch_size: examples per step (the global batch, over all replicas).
         precision: "auto" (measured), "float32", "mixed_float16" or "mixed_bfloat16".

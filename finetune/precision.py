@@ -256,37 +256,9 @@ def measure_precision(
         )
     began = time.perf_counter()
     hardware = hardware_info()
-    skipped: dict[str, str] = {}
-    models: dict[str, Any] = {}
-    warm: dict[str, float] = {}
-    for policy in ("float32", *(p for p in policies if p != "float32")):
-        if policy == "mixed_bfloat16" and not hardware["bfloat16"]:
-            skipped[policy] = f"no native bfloat16 on this {hardware['device']}"
-            continue
-        if policy != "float32" and budget_s is not None and _spent(began) > budget_s:
-            skipped[policy] = f"not measured: the {budget_s:.0f} s budget was spent"
-            continue
-        with dtype_policy(policy):
-            model = build_compiled()
-            ensure_loss_scaling(model)
-            warm[policy] = _warm_up(model, batch, warmup)
-        if callable(budget_s):
-            budget_s = float(budget_s(warm["float32"]))
-        limit = SLOW_FACTOR * warm["float32"]
-        if policy != "float32" and warm[policy] > limit:
-            # Slower than float32 already (emulated float16 is ~4x): it cannot win.
-            native = (
-                ""
-                if hardware.get(policy.split("_")[1])
-                else (f"; no native {policy.split('_')[1]} on this {hardware['device']}")
-            )
-            skipped[policy] = (
-                f"stopped after warm-up: {warm[policy] * 1000:.1f} ms/step, more than "
-                f"{SLOW_FACTOR:g}x float32's {warm['float32'] * 1000:.1f}{native}"
-            )
-            del model  # not clear_session(): it would also reset the caller's global policy
-            continue
-        models[policy] = model
+    models, warm, skipped, budget_s = _warm_candidates(
+        build_compiled, batch, warmup, policies, hardware, began, budget_s
+    )
     seconds = _timed_rounds(models, batch, steps, rounds, began, budget_s)
     models.clear()
     if len(seconds) == 1:  # float32 alone: nothing to compare, its warm-up step is its time
@@ -312,6 +284,42 @@ def measure_precision(
         seconds_spent=round(_spent(began), 2),
         budget_s=None if budget_s is None else round(float(budget_s), 2),
     )
+
+
+def _warm_candidates(build_compiled, batch, warmup, policies, hardware, began, budget_s):
+    """Build and warm up float32, then each other supported policy that fits the budget; drop
+    one already `SLOW_FACTOR` x slower than float32. Returns (models, warm-up seconds, skipped
+    policies with why, the budget in seconds)."""
+    skipped: dict[str, str] = {}
+    models: dict[str, Any] = {}
+    warm: dict[str, float] = {}
+    for policy in ("float32", *(p for p in policies if p != "float32")):
+        kind = policy.split("_")[-1]  # float32, float16, bfloat16
+        if policy == "mixed_bfloat16" and not hardware["bfloat16"]:
+            skipped[policy] = f"no native bfloat16 on this {hardware['device']}"
+            continue
+        if policy != "float32" and budget_s is not None and _spent(began) > budget_s:
+            skipped[policy] = f"not measured: the {budget_s:.0f} s budget was spent"
+            continue
+        with dtype_policy(policy):
+            model = build_compiled()
+            ensure_loss_scaling(model)
+            warm[policy] = _warm_up(model, batch, warmup)
+        if callable(budget_s):
+            budget_s = float(budget_s(warm["float32"]))
+        if policy != "float32" and warm[policy] > SLOW_FACTOR * warm["float32"]:
+            # Slower than float32 already (emulated float16 is ~4x): it cannot win.
+            native = (
+                "" if hardware.get(kind) else f"; no native {kind} on this {hardware['device']}"
+            )
+            skipped[policy] = (
+                f"stopped after warm-up: {warm[policy] * 1000:.1f} ms/step, more than "
+                f"{SLOW_FACTOR:g}x float32's {warm['float32'] * 1000:.1f}{native}"
+            )
+            del model  # not clear_session(): it would also reset the caller's global policy
+            continue
+        models[policy] = model
+    return models, warm, skipped, budget_s
 
 
 def _spent(began: float) -> float:
