@@ -61,6 +61,36 @@ def _parse_options(values: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
+# Run options a model may recommend besides its recipe (finetune.recipe resolves those from the
+# registry): applied only where neither the command line nor the --config file sets them, since
+# FinetuneConfig's own defaults (3 epochs, batch 32) cannot be told from a user's choice.
+RECOMMENDED_RUN_OPTIONS = ("epochs", "lr", "batch_size", "val_split")
+
+
+def _recommended_run_options(
+    options: dict[str, Any], config_file: str | None, base_model: str
+) -> dict[str, Any]:
+    """The model's recommended epochs, lr, batch_size and val_split the user left unset.
+
+    Example: `zoo finetune --model fcn --data builtin:gunpoint` trains fcn's recommended epochs.
+    """
+    import zoo
+    from zoo.runs import read_yaml_mapping
+
+    model = options.get("model") or base_model
+    if options.get("resume") or not zoo.is_model(model):
+        return {}
+    in_file = set()
+    if config_file:
+        in_file = {str(key).replace("-", "_") for key in read_yaml_mapping(config_file)}
+    recommended = zoo.model_info(model).recommended
+    return {
+        key: recommended[key]
+        for key in RECOMMENDED_RUN_OPTIONS
+        if key in recommended and options.get(key) is None and key not in in_file
+    }
+
+
 def _check_before_backend(cfg: Any) -> None:
     """The checks that need no Keras: the model name, --weights and --from (paths, tags)."""
     import zoo
@@ -259,6 +289,7 @@ def finetune_command(config_file: str | None, list_data: bool, model_options, **
         from zoo.cli import start_backend
 
         base = load_config(config_file) if config_file else FinetuneConfig()
+        overrides.update(_recommended_run_options(overrides, config_file, base.model))
         cfg = merge_config(base, overrides)  # validates every option
         _check_before_backend(cfg)
         start_backend()  # only now: a refused argument never waits for Keras

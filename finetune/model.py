@@ -174,6 +174,40 @@ def resolve_from(path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
     )
 
 
+def transfer_input_shape(
+    name: str, earlier: Any, given: tuple[int | None, ...] | None
+) -> tuple[int | None, ...] | None:
+    """The input shape of a run that starts `--from` an earlier run of model `name`.
+
+    An image model keeps the earlier run's shape (its weights were learned at that size). A
+    sequence model's weights do not depend on the length nor, past the first layer, on the
+    classes, so the new data's length and classes apply: (None, None) lets the data decide, and
+    `build_model` checks that the channels per step match. The user's `input_shape` wins.
+
+    Example:
+        >>> transfer_input_shape("fcn", [150, 1], None)
+        (None, None)
+    """
+    import zoo
+
+    if given is not None:
+        return tuple(given)
+    if zoo.model_info(name).task == "sequence":
+        return (None, None)
+    return tuple(earlier) if earlier else None
+
+
+def _check_channels(source: Any, input_shape: tuple[int | None, ...], task: str) -> None:
+    """A sequence body transfers between lengths and classes, not between channel counts."""
+    theirs, ours = source.input_shape[-1], input_shape[-1]
+    if task == "sequence" and theirs != ours:
+        raise ValueError(
+            f"--from: the earlier model reads {theirs} channel(s) per step but this data has "
+            f"{ours}; a sequence model transfers between sets with the same channels. "
+            f"Received: {ours} channel(s)"
+        )
+
+
 def copy_weights_except_head(source: Any, target: Any) -> list[str]:
     """Copy every layer's weights from `source` to the same-named layer of `target`, but the head.
 
@@ -226,6 +260,7 @@ def build_model(
     info: dict[str, Any] = {"weights": weights or "random"}
     if from_file is not None:
         source = zoo.load_model(from_file, safe_mode=safe_mode)
+        _check_channels(source, tuple(model.input_shape[1:]), zoo.model_info(name).task)
         info["from"] = str(from_file)
         info["copied_layers"] = copy_weights_except_head(source, model)
         info["classifier"] = f"rebuilt for {num_classes} classes"

@@ -102,8 +102,9 @@ def _default_weights(cfg: FinetuneConfig) -> str | None:
 
 
 def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict[str, Any]]:
-    """With `from_run`, the earlier run's model name, options and input shape are reused."""
-    from finetune.model import resolve_from
+    """With `from_run`, the earlier run's model name and options are reused, and its input
+    shape for image models (sequence models take the new data's length: transfer_input_shape)."""
+    from finetune.model import resolve_from, transfer_input_shape
 
     if cfg.weights == "default":
         # Recorded as resolved, so a run's config.yaml says which weights it started from.
@@ -120,7 +121,7 @@ def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dic
             cfg,
             model=model,
             model_options=earlier.get("model_options") or {},
-            input_shape=earlier.get("input_shape") or cfg.input_shape,
+            input_shape=transfer_input_shape(model, earlier.get("input_shape"), cfg.input_shape),
         )
         cfg.__post_init__()
     return cfg, keras_file, notes
@@ -394,6 +395,7 @@ def _train(p: _Prepared, builder, policy, lrs, shard, echo, dist) -> _Trained:
     """Build, train, keep the best epoch and evaluate (inside the policy and strategy scope)."""
     from finetune import distribute
     from finetune.advice import run_warnings, warn
+    from finetune.batchnorm import validation_callback
     from finetune.guard import attach_guard
     from finetune.loop import EpochLoop
     from finetune.model import RANDOM_BACKBONE_NOTE, phase_plan
@@ -432,6 +434,7 @@ def _train(p: _Prepared, builder, policy, lrs, shard, echo, dist) -> _Trained:
         recipe=p.recipe,
     )
     attach_guard(loop, lambda line: warn(cfg, line))  # a run that cannot learn says so
+    loop.callbacks.append(validation_callback(loop.train_data))  # val scores trained BN
     loop.run(p.state, wall_before=(p.state or {}).get("wall_seconds", 0.0))
     loop.finish()  # the best epoch's weights, loaded and written as model.keras
     evaluated = _evaluate(loop, data, p.paths)

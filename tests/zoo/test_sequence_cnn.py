@@ -131,6 +131,6 @@ def test_bad_options_are_one_line_errors(name, options, message):
 def test_recommended_training_settings_are_recorded():
     for name in CONV_MODELS:
         recommended = zoo.model_info(name).recommended
-        assert recommended["optimizer"] == "adam" and recommended["lr_schedule"] == "plateau"
-        assert recommended["epochs"] >= 100
+        assert recommended["optimizer"] == "adam" and recommended["lr_schedule"] == "cosine"
+        assert recommended["epochs"] >= 100 and recommended["val_split"] == 0
     assert zoo.model_info("cnn").recommended == {}

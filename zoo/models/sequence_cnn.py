@@ -23,9 +23,16 @@ from zoo import _checks
 from zoo._registry import register_model
 
 _SEQUENCE_DEFAULTS = dict(task="sequence", input_shape=(None, 1), num_classes=2)
-# What the reference repositories train with (Adam, lr halved after a plateau of the loss) at a
-# length that suffices here: see docs/BENCHMARKS.md ("Sequence classifiers") for the measurements.
-_RECOMMENDED = dict(optimizer="adam", lr=1e-3, lr_schedule="plateau", batch_size=16)
+# Training that suffices here (docs/BENCHMARKS.md, "Sequence classifiers"). The references train
+# Adam at 1e-3 for 1,500-2,000 epochs, halving the rate after 50 epochs without a lower training
+# loss, and keep the lowest-loss epoch. finetune's `plateau` halves after 2 epochs without a better
+# monitored accuracy, which stalls a long run once training accuracy reaches 1.0; a cosine decay
+# over 150 epochs reached 100% on GunPoint. val_split=0 trains on the whole (small) archive
+# training split, as the papers do, and selects the epoch on training accuracy then loss: a
+# 10-series validation split picked an early epoch (72.7% test against 100%, same settings).
+_RECOMMENDED = dict(
+    optimizer="adam", lr=1e-3, lr_schedule="cosine", epochs=150, batch_size=16, val_split=0.0
+)
 # Options every variant takes besides its own table.
 _COMMON = dict(masking=False, mask_value=0.0, classifier_activation="auto")
 # fcn: one Conv1D -> BatchNorm -> ReLU block per entry of filters/kernel_sizes.
@@ -96,9 +103,7 @@ def _lists(variant: str, filters, kernel_sizes) -> tuple[tuple[int, ...], tuple[
     )
 
 
-@register_model(
-    **_SEQUENCE_DEFAULTS, options=FCN_OPTIONS, recommended={**_RECOMMENDED, "epochs": 300}
-)
+@register_model(**_SEQUENCE_DEFAULTS, options=FCN_OPTIONS, recommended=_RECOMMENDED)
 def fcn(input_shape, num_classes, **options):
     """Fully convolutional network: Conv1D 128/8, 256/5, 128/3 with BatchNorm, global average pool.
 
@@ -139,9 +144,7 @@ def _residual_block(net: _Net, x, width: int, kernels: tuple[int, ...]):
     return net.zero(net.layers.Activation("relu", name=net.name("relu"))(y))
 
 
-@register_model(
-    **_SEQUENCE_DEFAULTS, options=RESNET_OPTIONS, recommended={**_RECOMMENDED, "epochs": 300}
-)
+@register_model(**_SEQUENCE_DEFAULTS, options=RESNET_OPTIONS, recommended=_RECOMMENDED)
 def resnet1d(input_shape, num_classes, **options):
     """Residual network: three blocks of Conv1D 8/5/3 (64, 128, 128 filters), global average pool.
 
@@ -189,7 +192,9 @@ def _inception_shortcut(net: _Net, residual, x):
     layers = net.layers
     y = layers.Conv1D(int(x.shape[-1]), 1, use_bias=False, name=net.name("shortcut_conv"))(residual)
     y = layers.BatchNormalization(name=net.name("shortcut_bn"))(y)
-    return layers.Activation("relu", name=net.name("relu"))(layers.Add(name=net.name("add"))([y, x]))
+    return layers.Activation("relu", name=net.name("relu"))(
+        layers.Add(name=net.name("add"))([y, x])
+    )
 
 
 def _inception_options(options) -> tuple[int, int, int, int, int]:
@@ -205,7 +210,7 @@ def _inception_options(options) -> tuple[int, int, int, int, int]:
 @register_model(
     **_SEQUENCE_DEFAULTS,
     options=INCEPTION_OPTIONS,
-    recommended={**_RECOMMENDED, "epochs": 200, "batch_size": 64},
+    recommended=_RECOMMENDED,
 )
 def inception_time(input_shape, num_classes, **options):
     """One InceptionTime network: six inception modules (kernels 40/20/10, max-pool), residuals.
