@@ -66,14 +66,12 @@ def test_random_backbone_trains_whole_and_predicts_what_it_learned(stripes_npz, 
     x_test, y_test = stripes(128, 2)
     saved = keras.saving.load_model(result.model_path)
     with_reestimate = _accuracy(saved, x_test, y_test)
-    assert with_reestimate >= 0.7 and result.metrics["test"]["accuracy"] == pytest.approx(
+    assert with_reestimate >= 0.85 and result.metrics["test"]["accuracy"] == pytest.approx(
         with_reestimate
     )
-    # The same weights with the moving statistics as training left them (checkpoints/best.npz).
-    with np.load(out / "checkpoints" / "best.npz") as stored:
-        saved.set_weights([stored[f"arr_{i}"] for i in range(len(stored.files))])
-    as_trained = _accuracy(saved, x_test, y_test)
-    assert as_trained <= with_reestimate - 0.15, (as_trained, with_reestimate)
+    # Validation scored re-estimated statistics, so it saw the model learn and kept a later
+    # epoch (without it val_accuracy was 0.50 every epoch and epoch 1 was kept: 0.73 saved).
+    assert result.metrics["best"]["epoch"] > 1
 
 
 def test_reestimate_leaves_weights_and_frozen_batchnorm_alone():
@@ -96,7 +94,10 @@ def test_reestimate_leaves_weights_and_frozen_batchnorm_alone():
     dense = keras.ops.convert_to_numpy(model.layers[2](frozen(x[:48], training=False)))
     means = [dense[i : i + 16].mean(0) for i in (0, 16, 32)]
     np.testing.assert_allclose(np.array(trained.moving_mean), np.mean(means, 0), rtol=1e-4)
-    assert all(np.array_equal(a, np.array(b)) for a, b in zip(weights, model.trainable_variables, strict=True))
+    assert all(
+        np.array_equal(a, np.array(b))
+        for a, b in zip(weights, model.trainable_variables, strict=True)
+    )
     assert trained.momentum == 0.99  # restored
 
 
@@ -114,6 +115,7 @@ def test_every_backbone_family_learns_from_random_init(family):
     plan = phase_plan(model, 1, 1, from_used=False, random_init=True)
     set_phase(model, 1, plan, "all")
     compile_model(model, 1e-3)
+    model.run_eagerly = True  # a few steps: tracing the train step would cost more than them
     x, y = stripes(16, 0, size=size)
     assert output_spread(model, x[:8]) > SPREAD_TOLERANCE  # the input reaches the output
     losses = [float(model.train_on_batch(x, y)[0]) for _ in range(6)]
