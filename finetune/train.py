@@ -102,8 +102,9 @@ def _default_weights(cfg: FinetuneConfig) -> str | None:
 
 
 def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dict[str, Any]]:
-    """With `from_run`, the earlier run's model name, options and input shape are reused."""
-    from finetune.model import resolve_from
+    """With `from_run`, the earlier run's model name and options are reused, and its input
+    shape for image models (sequence models take the new data's length: transfer_input_shape)."""
+    from finetune.model import resolve_from, transfer_input_shape
 
     if cfg.weights == "default":
         # Recorded as resolved, so a run's config.yaml says which weights it started from.
@@ -120,7 +121,7 @@ def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dic
             cfg,
             model=model,
             model_options=earlier.get("model_options") or {},
-            input_shape=earlier.get("input_shape") or cfg.input_shape,
+            input_shape=transfer_input_shape(model, earlier.get("input_shape"), cfg.input_shape),
         )
         cfg.__post_init__()
     return cfg, keras_file, notes
