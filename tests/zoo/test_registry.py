@@ -16,7 +16,8 @@ from zoo.cli import main
 def test_list_models_filters_with_wildcards_and_sorts_naturally():
     assert zoo.list_models("vgg16*") == ["vgg16_flatten", "vgg16_gap", "vgg16_max"]
     assert zoo.list_models("*rnn*") == ["simple_rnn"]
-    assert set(zoo.list_models(task="sequence")) == {"simple_rnn", "lstm", "gru"}
+    recurrent, convolutional = {"simple_rnn", "lstm", "gru"}, {"fcn", "resnet1d", "inception_time"}
+    assert set(zoo.list_models(task="sequence")) == recurrent | convolutional
     assert zoo.list_models() == sorted(zoo.list_models())
     assert len({name.rsplit("_", 1)[0] for name in zoo.list_models("*_gap")}) >= 4
 
@@ -67,6 +68,9 @@ def test_cli_list_table_and_json():
         "gru": 14_657,
         "lstm": 19_265,
         "simple_rnn": 4_865,
+        "fcn": 265_986,  # the reference layer tables' counts (tests/zoo/test_sequence_cnn.py)
+        "resnet1d": 506_818,
+        "inception_time": 422_498,
     }
 
 
