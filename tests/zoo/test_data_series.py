@@ -27,7 +27,7 @@ def test_normalize_series_z_normalises_each_series_over_its_own_steps(tmp_path):
     assert str(parse_data_spec(spec)) == spec
     got = load_arrays(spec, task="sequence", input_shape=(None, 2), val_split=0, split="train")
     raw = load_arrays(str(path), task="sequence", input_shape=(None, 2), val_split=0)
-    for row, s in enumerate(series):
+    for s in series:
         index = int(np.flatnonzero(np.all(raw.x[:, : len(s)] == s, axis=(1, 2)))[0])
         real = got.x[index, : len(s)]
         np.testing.assert_allclose(real[:, 0].mean(), 0.0, atol=1e-6)
