@@ -147,7 +147,11 @@ def _one_line(error: BaseException) -> str:
     help="Start from an earlier run's model.keras (or a .keras file): all layers but "
     "the classifier, which is rebuilt for the new classes.",
 )
-@click.option("--epochs", type=int, help="Total epochs over both phases. [default: 3]")
+@click.option(
+    "--epochs",
+    type=int,
+    help="Total epochs over both phases. [default: the model's recommended, else 3]",
+)
 @click.option(
     "--head-epochs",
     type=int,
@@ -159,12 +163,17 @@ def _one_line(error: BaseException) -> str:
     help="Phase 2 unfreezes the top N weighted layers of the backbone, or all. "
     "BatchNorm stays frozen. [default: all]",
 )
-@click.option("--lr", type=float, help="Phase-1 learning rate. [default: 0.001]")
+@click.option(
+    "--lr",
+    type=float,
+    help="Phase-1 learning rate. [default: the model's recommended, else 0.001]",
+)
 @click.option("--fine-tune-lr", type=float, help="Phase-2 learning rate. [default: 0.0001]")
 @click.option(
     "--batch-size",
     type=int,
-    help="Examples per step: the global batch, split evenly over the replicas. [default: 32]",
+    help="Examples per step: the global batch, split evenly over the replicas. "
+    "[default: the model's recommended, else 32]",
 )
 @click.option(
     "--precision",
@@ -214,7 +223,8 @@ def _one_line(error: BaseException) -> str:
 @click.option(
     "--val-split",
     type=float,
-    help="Validation fraction when the data has no validation split. [default: 0.2]",
+    help="Validation fraction when the data has no validation split. "
+    "[default: the model's recommended, else 0.2]",
 )
 @click.option("--seed", type=int, help="Seed for init, split, shuffles. [default: 0]")
 @click.option(
