@@ -180,9 +180,9 @@ def transfer_input_shape(
     """The input shape of a run that starts `--from` an earlier run of model `name`.
 
     An image model keeps the earlier run's shape (its weights were learned at that size). A
-    sequence model's weights do not depend on the length nor, past the first layer, on the
-    classes, so the new data's length and classes apply: (None, None) lets the data decide, and
-    `build_model` checks that the channels per step match. The user's `input_shape` wins.
+    sequence model's weights do not depend on the length, so the new data's length applies:
+    the user's `input_shape`, else (None, None) to let the data decide; `build_model` checks
+    that the channels per step match.
 
     Example:
         >>> transfer_input_shape("fcn", [150, 1], None)
@@ -190,11 +190,9 @@ def transfer_input_shape(
     """
     import zoo
 
-    if given is not None:
-        return tuple(given)
     if zoo.model_info(name).task == "sequence":
-        return (None, None)
-    return tuple(earlier) if earlier else None
+        return tuple(given) if given is not None else (None, None)
+    return tuple(earlier) if earlier else given
 
 
 def _check_channels(source: Any, input_shape: tuple[int | None, ...], task: str) -> None:
