@@ -349,10 +349,8 @@ class EpochLoop:
         self.batchnorm = reestimate_for_run(self.model, self.train_data, self.echo)
         # model.keras is the inference model: an uncompiled copy, without the optimizer's
         # variables (Keras 3 writes them into .keras files whatever `include_optimizer` says;
-        # resuming reads the checkpoints, which keep them).
-        import keras
-
-        # (Not keras.models.clone_model: it compiles the clone like the original.)
+        # resuming reads the checkpoints, which keep them). Not keras.models.clone_model: it
+        # compiles the clone like the original.
         inference = type(self.model).from_config(self.model.get_config())
         inference.set_weights(self.model.get_weights())
         atomic_save(self.paths.model, lambda tmp: inference.save(tmp))
