@@ -23,6 +23,7 @@ Example:
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -31,6 +32,7 @@ from typing import Any
 MAX_BATCHES = 100
 # Before each validation inside `fit` (see `validation_callback`): fewer, as it runs every epoch.
 VALIDATION_BATCHES = 20
+_TRACED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # see `_batch_statistics`
 
 
 def _walk(layer: Any) -> list[Any]:
@@ -62,6 +64,12 @@ def _batch_statistics(model: Any, layers: list[Any]) -> Callable[[Any], list[Any
 
     trainable = list(model.trainable_variables)
     frozen = list(model.non_trainable_variables)
+    # One traced function per model and set of variables: a fresh tf.function at every
+    # validation would be traced again each time (and TensorFlow warns about it).
+    key = tuple(id(variable) for variable in trainable + frozen)
+    cached = _TRACED.get(model)
+    if cached is not None and cached[0] == key:
+        return cached[1]
     position = {id(variable): index for index, variable in enumerate(frozen)}
     wanted = [
         position[id(variable)]
@@ -75,6 +83,7 @@ def _batch_statistics(model: Any, layers: list[Any]) -> Callable[[Any], list[Any
         _, updated = model.stateless_call(*values, x, training=True)
         return [updated[index] for index in wanted]
 
+    _TRACED[model] = (key, statistics)
     return statistics
 
 
