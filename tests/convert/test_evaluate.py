@@ -15,7 +15,7 @@ from tests.convert.use_fixtures import CLASS_NAMES, artefacts, named_run
 from zoo.cli import main
 from zoo.data import load_arrays
 
-KINDS = ("run", "keras", "onnx", "fp16", "int8", "xml")
+KINDS = ("run", "keras", "saved_model", "onnx", "fp16", "int8", "xml")
 
 
 @pytest.fixture(scope="module")
@@ -60,12 +60,20 @@ def test_every_source_kind_scores_like_keras(made, keras_val, kind):
     runtime = {
         "run": "keras",
         "keras": "keras",
+        "saved_model": "tensorflow",
         "onnx": "onnxruntime-fp32",
         "fp16": "onnxruntime-fp16",
         "int8": "onnxruntime-int8",
         "xml": "openvino-fp32",
     }
     assert result.runtime.startswith(runtime[kind])  # fmt: skip
+
+
+def test_split_all_is_every_example(made):
+    result = convert.evaluate(made["onnx"], split="all")
+    sizes = [len(load_arrays("builtin:digits", task="image", input_shape=(28, 28, 1), split=s,
+                             seed=3, val_split=0.3)) for s in ("train", "val", "test")]  # fmt: skip
+    assert result.split == "all" and result.examples == sum(sizes)
 
 
 def test_out_writes_metrics_json_and_a_png(made, tmp_path):

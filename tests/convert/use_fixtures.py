@@ -37,12 +37,13 @@ def named_run() -> Path:
 
 @functools.cache
 def artefacts() -> dict[str, Path]:
-    """kind -> path: the run, its .keras, ONNX fp32/fp16/int8 and OpenVINO fp32 files."""
+    """kind -> path: the run, its .keras, ONNX fp32/fp16/int8, OpenVINO fp32, SavedModel."""
     import convert
 
     run = named_run()
     made = {"run": run, "keras": run / "model.keras"}
     for kind, to, precision in (("onnx", "onnx", "fp32"), ("fp16", "onnx", "fp16"),
-                                ("int8", "onnx", "int8"), ("xml", "openvino", "fp32")):  # fmt: skip
+                                ("int8", "onnx", "int8"), ("xml", "openvino", "fp32"),
+                                ("saved_model", "saved_model", "fp32")):  # fmt: skip
         made[kind] = convert.convert(run, to=to, precision=precision, batch_sizes=(1, 4)).artefact
     return made
