@@ -49,6 +49,7 @@ def _old_probe(rev: str, model: str, epochs: int, size: int) -> float:
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("old_precision", path)
     old = importlib.util.module_from_spec(spec)
+    sys.modules["old_precision"] = old  # dataclasses look their module up
     spec.loader.exec_module(old)
     from finetune.config import FinetuneConfig
     from finetune.train import _Builder, _load_data
