@@ -167,19 +167,26 @@ class _Builder:
             safe_mode=not self.cfg.unsafe_load,
         )
 
-    def build_for_timing(self) -> Any:
-        """The model as it trains most epochs (phase 2 when there is one), compiled."""
-        from finetune.model import compile_model, phase_plan, set_phase
+    def plan(self, model: Any) -> Any:
+        """The run's phases for `model` (`finetune.model.phase_plan` with this run's settings)."""
+        from finetune.model import phase_plan
 
-        model, _ = self.build(load_from=False)  # weights do not change the speed
         cfg = self.cfg
-        plan = phase_plan(
+        return phase_plan(
             model,
             cfg.epochs,
             cfg.head_epochs,
             from_used=bool(self.from_file),
             random_init=cfg.weights is None,
         )
+
+    def build_for_timing(self) -> Any:
+        """The model as it trains most epochs (phase 2 when there is one), compiled."""
+        from finetune.model import compile_model, set_phase
+
+        model, _ = self.build(load_from=False)  # weights do not change the speed
+        cfg = self.cfg
+        plan = self.plan(model)
         phase = 2 if plan.two_phase and plan.head_epochs < plan.total_epochs else 1
         set_phase(model, phase, plan, cfg.unfreeze)
         compile_model(model, cfg.lr)
@@ -398,19 +405,13 @@ def _train(p: _Prepared, builder, policy, lrs, shard, echo, dist) -> _Trained:
     from finetune.batchnorm import validation_callback
     from finetune.guard import attach_guard
     from finetune.loop import EpochLoop
-    from finetune.model import RANDOM_BACKBONE_NOTE, phase_plan
+    from finetune.model import RANDOM_BACKBONE_NOTE
 
     cfg, data = p.cfg, p.data
     _seed(cfg)  # measuring consumed random numbers; the model's init must not depend on it
     model, build_notes = builder.build()
     distribute.prepare_model(dist, model)
-    plan = phase_plan(
-        model,
-        cfg.epochs,
-        cfg.head_epochs,
-        from_used=bool(p.from_file),
-        random_init=cfg.weights is None,
-    )
+    plan = builder.plan(model)
     if p.state is None:
         _save_run_config(p, policy)
     echo(
