@@ -29,7 +29,7 @@ Examples:
       --input-shape 96,96,3 --head-epochs 3 --epochs 8 --unfreeze 20 --precision auto \\
       --out runs/photos
   zoo finetune --model lstm --data seqs.npz --option units=32 --option masking=true --out runs/s
-  zoo finetune --optimizer sgd --momentum 0.9 --lr 0.01 --lr-schedule cosine \\
+  zoo finetune --optimizer sgd --momentum 0.9 --lr 0.001 --lr-schedule cosine \\
       --warmup-epochs 1 --label-smoothing 0.1 --patience 3 --epochs 20 --out runs/r
   zoo finetune --config my.yaml --lr 3e-4 --out runs/a     # options override the file
   zoo finetune --config runs/r/config.yaml --seed 1 --out runs/r1  # repeat a run's recipe
