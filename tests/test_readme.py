@@ -49,7 +49,7 @@ def test_every_block_is_run_or_says_why_not():
     blocks = readme_blocks()
     runnable = [b for b in blocks if b[0] in ("bash", "python") and b[2] is None]
     assert len(runnable) >= 4
-    for lang, code, reason in blocks:
+    for lang, _code, reason in blocks:
         assert lang in ("bash", "python", "text"), f"a ```{lang} block: say what it is"
         if reason is not None:
             assert len(reason.strip()) > 10, "say why the block is not run"
