@@ -11,6 +11,18 @@ import pytest
 TINY_CNN = {"filters": [8, 16], "dense_units": 16}
 
 
+def tiny_digits_run(**settings) -> dict:
+    """FinetuneConfig keywords of a tiny cnn on digits 0-4 at 16x16 (a fresh dict each call)."""
+    return dict(
+        model="cnn",
+        data="builtin:digits?classes=0-4",
+        model_options=dict(TINY_CNN),
+        input_shape=(16, 16, 1),
+        batch_size=64,
+        **settings,
+    )
+
+
 @pytest.fixture(autouse=True)
 def _precision_cache(tmp_path_factory, monkeypatch):
     """Each test its own precision cache, so no test reads another's (or the user's) timings."""
@@ -56,12 +68,7 @@ def train_digits_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs") / "digits04"
     run_finetune(
         FinetuneConfig(
-            model="cnn",
-            data="builtin:digits?classes=0-4",
-            model_options=dict(TINY_CNN),
-            input_shape=(16, 16, 1),
-            epochs=1,
-            batch_size=64,
+            **tiny_digits_run(epochs=1),
             out=str(out),
             quiet=True,
         )

@@ -20,16 +20,9 @@ from finetune.cli import finetune_command
 from finetune.config import RECIPE_FIELDS, load_config
 from finetune.recipe import lr_factor, resolve_recipe
 
-from .conftest import TINY_CNN
+from .conftest import tiny_digits_run
 
-TINY = dict(
-    model="cnn",
-    data="builtin:digits?classes=0-4",
-    model_options=dict(TINY_CNN),
-    input_shape=(16, 16, 1),
-    batch_size=64,
-    quiet=True,
-)
+TINY = tiny_digits_run(quiet=True)
 
 
 def _history(out) -> list[dict[str, str]]:

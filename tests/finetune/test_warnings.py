@@ -10,16 +10,9 @@ from finetune import FinetuneConfig, run_finetune
 from finetune.advice import keras_warnings
 from finetune.precision import cache_key, store_decision
 
-from .conftest import TINY_CNN
+from .conftest import TINY_CNN, tiny_digits_run
 
-TINY = dict(
-    model="cnn",
-    data="builtin:digits?classes=0-4",
-    model_options=dict(TINY_CNN),
-    input_shape=(16, 16, 1),
-    batch_size=64,
-    epochs=1,
-)
+TINY = tiny_digits_run(epochs=1)
 
 
 def _warnings(capsys) -> list[str]:
