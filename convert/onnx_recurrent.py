@@ -53,8 +53,7 @@ STEP_SCOPE = "steps/"
 class _Graph:
     """A tiny ONNX graph builder: every `op` returns the name of its (first) output."""
 
-    def __init__(self, opset: int):
-        self.opset = opset
+    def __init__(self):
         self.nodes: list[Any] = []
         self.initializers: list[Any] = []
         self._count = 0
@@ -443,7 +442,7 @@ def recurrent_onnx_proto(model: Any, *, opset: int = 17) -> Any | None:
     if not has_recurrent_layer(model):
         return None
     chain = _chain(model)
-    g = _Graph(opset)
+    g = _Graph()
     tensor = model.inputs[0]
     input_name = getattr(tensor, "name", None) or "input"
     flow = _Flow(input_name)
