@@ -23,7 +23,7 @@ import os
 import platform
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +151,7 @@ def quantize_int8(
     symmetric: bool = False,
     preprocess: bool = True,
     reduce_range: bool | None = None,
+    exclude_nodes: Sequence[str] = (),
 ) -> Path:
     """Write a QDQ int8 copy of `onnx_in`, calibrated on `calib_arrays` (real inputs).
 
@@ -167,6 +168,9 @@ def quantize_int8(
         preprocess: run `quant_pre_process` first (falls back to the raw graph if it fails).
         reduce_range: 7-bit weights. None: on x86 CPUs without VNNI for u8 activations, where
             ONNX Runtime's int8 kernels saturate otherwise (`needs_reduced_range`).
+        exclude_nodes: node names of `onnx_in` (the fp32 export) that stay float: their weights
+            and input activations, and the Relu/MaxPool/Reshape... before them
+            (`convert.float_nodes`); names ONNX Runtime's preprocessing changes are translated.
 
     Example:
         >>> quantize_int8("cnn.onnx", "cnn.int8.onnx", x_train[:200], method="percentile")
@@ -196,6 +200,7 @@ def quantize_int8(
                 source = prepared
             except Exception:  # noqa: BLE001 - optimisation is optional; quantize the raw graph
                 source = Path(onnx_in)
+        float_nodes = _float_nodes(onnx_in, source, exclude_nodes)
         with _quiet_quantizer():
             quantize_static(
                 str(source),
@@ -211,11 +216,35 @@ def quantize_int8(
                 activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=calibrate_method,
-                nodes_to_exclude=_step_nodes(source),
+                nodes_to_exclude=_step_nodes(source) + float_nodes,
                 # TensorRT dequantizes int8 only: keep biases float for it rather than int32.
                 extra_options={
                     "ActivationSymmetric": bool(symmetric),
                     "QuantizeBias": not symmetric,
                 },
             )
+        if float_nodes:
+            _rewire(out, source, float_nodes)
     return out
+
+
+def _float_nodes(onnx_in: Any, prepared: Path, names: Sequence[str]) -> list[str]:
+    """The preprocessed graph's nodes that stay float for `exclude_nodes` (see float_nodes)."""
+    from convert.float_nodes import float_closure, translate_names
+
+    if isinstance(names, str):
+        raise ValueError(f"exclude_nodes should be a list of node names. Received: {names!r}")
+    if not names:
+        return []
+    return float_closure(prepared, translate_names(onnx_in, prepared, names))
+
+
+def _rewire(out: Path, prepared: Path, names: list[str]) -> None:
+    """Point the float nodes of the written file at float tensors, not Q/DQ copies."""
+    import onnx
+
+    from convert.float_nodes import rewire_float_inputs
+
+    model = onnx.load(str(out))
+    rewire_float_inputs(model, prepared, names)
+    onnx.save(model, str(out))
