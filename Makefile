@@ -20,9 +20,10 @@ demo: $(STAMP)
 	$(BIN)/zoo bench runs/demo/transfer/model.keras runs/demo/transfer/model.onnx \
 		runs/demo/transfer/model.int8.onnx --batch-sizes 1,64
 
+# --durations: every CI log lists the slowest tests, so the next cut starts from numbers.
 test: $(STAMP)
 	$(MAKE) lint-imports
-	$(BIN)/python -m pytest -q --nbmake tests notebooks
+	$(BIN)/python -m pytest -q --durations=30 --nbmake tests notebooks
 	$(MAKE) test-zoo-jax
 
 # The layering in setup.cfg's [importlinter]: finetune | convert over zoo, no cycles in convert.
@@ -32,7 +33,7 @@ lint-imports: $(STAMP)
 # The model tests again under JAX; zoo.data, zoo.runs and the CLI start-up tests import no Keras,
 # so a second backend would only run them twice.
 test-zoo-jax: $(STAMP)
-	KERAS_BACKEND=jax $(BIN)/python -m pytest -q tests/zoo \
+	KERAS_BACKEND=jax $(BIN)/python -m pytest -q --durations=15 tests/zoo \
 		--ignore=tests/zoo/test_data.py --ignore=tests/zoo/test_data_sources.py \
 		--ignore=tests/zoo/test_data_series.py --ignore=tests/zoo/test_runs.py \
 		--ignore=tests/zoo/test_cli_startup.py
