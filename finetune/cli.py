@@ -28,6 +28,7 @@ Examples:
   zoo finetune --model mobilenet_v2_gap --weights imagenet --data photos/ \\
       --input-shape 96,96,3 --head-epochs 3 --epochs 8 --unfreeze 20 --precision auto \\
       --out runs/photos
+  zoo finetune --from runs/digits --qat --epochs 2 --out runs/digits-qat  # int8-aware
   zoo finetune --model lstm --data seqs.npz --option units=32 --option masking=true --out runs/s
   zoo finetune --optimizer sgd --momentum 0.9 --lr 0.001 --lr-schedule cosine \\
       --warmup-epochs 1 --label-smoothing 0.1 --patience 3 --epochs 20 --out runs/r
@@ -78,7 +79,8 @@ def _recommended_run_options(
     from zoo.runs import read_yaml_mapping
 
     model = options.get("model") or base_model
-    if options.get("resume") or not zoo.is_model(model):
+    # A QAT run fine-tunes a trained model: a recipe for training from scratch does not apply.
+    if options.get("resume") or options.get("qat") or not zoo.is_model(model):
         return {}
     in_file = set()
     if config_file:
@@ -146,6 +148,14 @@ def _one_line(error: BaseException) -> str:
     metavar="RUN_DIR_OR_MODEL",
     help="Start from an earlier run's model.keras (or a .keras file): all layers but "
     "the classifier, which is rebuilt for the new classes.",
+)
+@click.option(
+    "--qat",
+    is_flag=True,
+    default=None,
+    help="Quantization-aware fine-tuning of the --from model as a whole (its classifier kept): "
+    "BatchNorm folded, int8 fake quantization, one phase at --fine-tune-lr. `zoo convert "
+    "--precision int8` then exports its learned ranges. Image models (cnn, backbones).",
 )
 @click.option(
     "--epochs",

@@ -99,6 +99,10 @@ class FinetuneConfig:
         label_smoothing: in [0, 1); None: 0.
         patience: stop after this many epochs without improvement of the monitored metric
             (the best epoch is kept); 0 or None: never stop early.
+        qat: quantization-aware fine-tuning of the `from_run` model as a whole (`finetune.qat`):
+            its classifier kept, BatchNorm folded, weights and activations fake-quantized, one
+            phase at `fine_tune_lr`, float32. `data`, `val_split` and `seed` left at their
+            defaults take the parent run's, so the held-out splits stay held out.
     """
 
     model: str = DEFAULT_MODEL
@@ -133,6 +137,7 @@ class FinetuneConfig:
     warmup_epochs: int | None = None
     label_smoothing: float | None = None
     patience: int | None = None
+    qat: bool = False
 
     def __post_init__(self) -> None:
         validate_config(self)
@@ -251,6 +256,7 @@ def validate_config(cfg: FinetuneConfig) -> None:
         overwrite=cfg.overwrite,
     )
     _validate_recipe(cfg)
+    _validate_qat(cfg)
     from finetune.distribute import validate_strategy
 
     validate_strategy(cfg.strategy, cfg.cpu_devices, cfg.scale_lr)
@@ -275,6 +281,21 @@ def _absolute_paths(cfg: FinetuneConfig) -> None:
         value = getattr(cfg, name)
         if isinstance(value, str) and value not in ("default", "imagenet"):
             setattr(cfg, name, absolute(value) or value)
+
+
+def _validate_qat(cfg: FinetuneConfig) -> None:
+    """QAT fine-tunes a trained model (`from_run`) in float32 (fake quantization is float32)."""
+    _check(
+        not cfg.qat or bool(cfg.from_run),
+        "--qat fine-tunes a trained model: pass --from RUN_DIR (or a .keras file).",
+        qat=cfg.qat,
+        from_run=cfg.from_run,
+    )
+    _check(
+        not cfg.qat or cfg.precision == "float32",
+        "--qat trains in float32 (the fake quantization computes in float32).",
+        precision=cfg.precision,
+    )
 
 
 def _is_number(value: Any) -> bool:

@@ -113,6 +113,10 @@ def _model_source(cfg: FinetuneConfig) -> tuple[FinetuneConfig, Path | None, dic
         return cfg, None, {}
     keras_file, earlier = resolve_from(cfg.from_run)
     notes: dict[str, Any] = {"from": str(keras_file)}
+    if cfg.qat:
+        from finetune.qat import qat_run_settings
+
+        cfg = qat_run_settings(cfg, keras_file, earlier)
     if earlier:
         model = earlier.get("model", cfg.model)
         if model != cfg.model:
@@ -157,6 +161,12 @@ class _Builder:
     def build(self, *, load_from: bool = True) -> tuple[Any, dict[str, Any]]:
         from finetune.model import build_model
 
+        if self.cfg.qat:  # the trained model itself, fake-quantized (finetune.qat)
+            from finetune.qat import qat_model_from
+
+            return qat_model_from(
+                self.from_file, self.data.num_classes, safe_mode=not self.cfg.unsafe_load
+            )
         return build_model(
             self.cfg.model,
             num_classes=self.data.num_classes,
