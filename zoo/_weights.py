@@ -108,6 +108,7 @@ def load_keras_file(path: str | os.PathLike[str], *, safe_mode: bool = True):
     import keras
 
     import zoo._layers  # noqa: F401  (registers ImagePreprocessing, in models saved before 0.2)
+    import zoo.quantization  # noqa: F401  (registers the fake-quant layers of QAT models)
 
     path = Path(path)
     if not path.is_file():
