@@ -246,5 +246,9 @@ def _rewire(out: Path, prepared: Path, names: list[str]) -> None:
     from convert.float_nodes import rewire_float_inputs
 
     model = onnx.load(str(out))
-    rewire_float_inputs(model, prepared, names)
+    try:
+        rewire_float_inputs(model, prepared, names)
+    except RuntimeError:
+        out.unlink(missing_ok=True)  # a file whose "float" layers read int8 is no result
+        raise
     onnx.save(model, str(out))
