@@ -84,6 +84,7 @@ class _Job:
     batch_sizes: tuple[int, ...]
     seq_lens: tuple[int, ...]
     say: Callable[[str], None]
+    evaluation: Any = None  # the gate's data (a QAT export reports its float parent on it)
 
 
 def default_out(stem: Path, to: str, precision: str) -> Path:
@@ -208,7 +209,14 @@ def _onnx_file(
     from convert.lowering import quantize_fp16, quantize_int8
     from convert.metadata import of_keras, write_onnx
     from convert.onnx import export_onnx
+    from convert.qat import export_qat_onnx, is_qat_model
 
+    if job.model is not None and is_qat_model(job.model):  # its own ranges, no calibration
+        job.say("exporting the QAT model's learned ranges as int8 Q/DQ ONNX")
+        return export_qat_onnx(
+            job.model, out, opset=job.opset, source=job.src.path, precision=job.precision,
+            symmetric=symmetric,
+        )  # fmt: skip
     precision = job.precision if lower or job.precision == "int8" else "fp32"
     fp32 = job.src.onnx_path
     if fp32 is None:
@@ -362,6 +370,7 @@ def convert(
         0.0012
     """
     from convert.gate import verify
+    from convert.qat import float_parent_report
     from convert.source import resolve_source
 
     for name, value, valid in (
@@ -378,7 +387,7 @@ def convert(
     model = src.load_model() if src.model_path is not None else None
     calibration, evaluation = _gate_data(src, model, calib_data, eval_data, say)
     job = _Job(src, model, precision, opset, calib_method, calibration,
-               tuple(batch_sizes), tuple(seq_lens), say)  # fmt: skip
+               tuple(batch_sizes), tuple(seq_lens), say, evaluation)  # fmt: skip
     candidate = temp_path(final)
     try:
         extra = _EXPORTERS[to](job, candidate)
@@ -389,6 +398,9 @@ def convert(
             batch_sizes=job.batch_sizes, seq_lens=job.seq_lens,
         )  # fmt: skip
         report.extra.update(extra)
+        report.extra.update(
+            float_parent_report(src, model, evaluation, report.accuracy_artefact, say)
+        )
         placed = publish(candidate, final, report)
     finally:
         remove(candidate)
