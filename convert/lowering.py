@@ -152,6 +152,8 @@ def quantize_int8(
     preprocess: bool = True,
     reduce_range: bool | None = None,
     exclude_nodes: Sequence[str] = (),
+    only_nodes: Sequence[str] | None = None,
+    calibration_cache: str | os.PathLike[str] | None = None,
 ) -> Path:
     """Write a QDQ int8 copy of `onnx_in`, calibrated on `calib_arrays` (real inputs).
 
@@ -171,6 +173,10 @@ def quantize_int8(
         exclude_nodes: node names of `onnx_in` (the fp32 export) that stay float: their weights
             and input activations, and the Relu/MaxPool/Reshape... before them
             (`convert.float_nodes`); names ONNX Runtime's preprocessing changes are translated.
+        only_nodes: quantize these nodes (same naming) and nothing else: each one's weights and
+            input activations (what `convert.sensitivity` measures one layer at a time).
+        calibration_cache: a JSON file of activation ranges: written by the first call, read
+            (instead of calibrating again) by the next ones on the same graph and method.
 
     Example:
         >>> quantize_int8("cnn.onnx", "cnn.int8.onnx", x_train[:200], method="percentile")
@@ -189,18 +195,9 @@ def quantize_int8(
     input_name = onnx.load(str(onnx_in), load_external_data=False).graph.input[0].name
     out = Path(onnx_out)
     with tempfile.TemporaryDirectory(prefix="kerazoo-quant-") as scratch:
-        source = Path(onnx_in)
-        if preprocess:
-            prepared = Path(scratch) / "prepared.onnx"
-            try:
-                from onnxruntime.quantization.shape_inference import quant_pre_process
-
-                # Symbolic shape inference needs sympy; ONNX shape inference suffices for us.
-                quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
-                source = prepared
-            except Exception:  # noqa: BLE001 - optimisation is optional; quantize the raw graph
-                source = Path(onnx_in)
+        source = prepare(onnx_in, Path(scratch) / "prepared.onnx") if preprocess else Path(onnx_in)
         float_nodes = _float_nodes(onnx_in, source, exclude_nodes)
+        only = _only_nodes(onnx_in, source, only_nodes)
         with _quiet_quantizer():
             quantize_static(
                 str(source),
@@ -216,7 +213,9 @@ def quantize_int8(
                 activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
                 weight_type=QuantType.QInt8,
                 calibrate_method=calibrate_method,
+                nodes_to_quantize=only,
                 nodes_to_exclude=_step_nodes(source) + float_nodes,
+                calibration_cache_path=calibration_cache,
                 # TensorRT dequantizes int8 only: keep biases float for it rather than int32.
                 extra_options={
                     "ActivationSymmetric": bool(symmetric),
@@ -226,6 +225,35 @@ def quantize_int8(
         if float_nodes:
             _rewire(out, source, float_nodes)
     return out
+
+
+def prepare(onnx_in: str | os.PathLike[str], out: str | os.PathLike[str]) -> Path:
+    """ONNX Runtime's `quant_pre_process` of `onnx_in` into `out`; `onnx_in` itself if it fails.
+
+    Example:
+        >>> prepare("model.onnx", "prepared.onnx")
+        PosixPath('prepared.onnx')
+    """
+    try:
+        from onnxruntime.quantization.shape_inference import quant_pre_process
+
+        # Symbolic shape inference needs sympy; ONNX shape inference suffices for us.
+        quant_pre_process(str(onnx_in), str(out), skip_symbolic_shape=True)
+    except Exception:  # noqa: BLE001 - optimisation is optional; quantize the raw graph
+        return Path(onnx_in)
+    return Path(out)
+
+
+def _only_nodes(onnx_in: Any, prepared: Path, names: Sequence[str] | None) -> list[str] | None:
+    from convert.float_nodes import translate_names
+
+    if names is None:
+        return None
+    if isinstance(names, str) or not names:
+        raise ValueError(
+            f"only_nodes should be a non-empty list of node names. Received: {names!r}"
+        )
+    return translate_names(onnx_in, prepared, names)
 
 
 def _float_nodes(onnx_in: Any, prepared: Path, names: Sequence[str]) -> list[str]:
