@@ -259,6 +259,14 @@ def _fuse_matmul_add(proto: Any) -> None:
         graph.node.insert(index, gemm)
 
 
+def _drop_unused_initializers(graph: Any) -> None:
+    """The float weights the int8 ones replaced (ONNX Runtime would warn and drop each)."""
+    used = {name for node in graph.node for name in node.input}
+    used |= {value.name for value in graph.output}
+    for init in [init for init in graph.initializer if init.name not in used]:
+        graph.initializer.remove(init)
+
+
 def export_qat_onnx(
     model: Any,
     out_path: str | os.PathLike[str],
@@ -304,6 +312,7 @@ def export_qat_onnx(
     proto = export_onnx_proto(export_form(model), opset=max(int(opset), 13))
     _fuse_matmul_add(proto)
     quantize_weights(proto, weight_bits(model))
+    _drop_unused_initializers(proto.graph)
     out = Path(out_path)
     out.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(proto, str(out))

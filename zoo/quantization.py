@@ -26,32 +26,13 @@ Example:
 
 from __future__ import annotations
 
-import platform
-from pathlib import Path
-
 import keras
 import numpy as np
 from keras import layers, ops
 
+from zoo._cpu import needs_reduced_range
+
 ACTIVATION_BITS = 8
-_VNNI_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8")
-
-
-def needs_reduced_range() -> bool:
-    """Whether ONNX Runtime's u8 x s8 kernels can saturate on this CPU: x86 without VNNI.
-
-    Without VNNI the int8 dot product goes through `vpmaddubsw`, whose 16-bit intermediate sums
-    overflow for full-range 8-bit weights; 7-bit weights (`reduce_range`) avoid it. The one
-    definition of the rule: `convert.lowering` (post-training int8) and QAT
-    (`weight_bits_for_this_cpu`) both follow it.
-    """
-    if platform.machine().lower() not in ("x86_64", "amd64", "i686", "x86"):
-        return False
-    try:
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:  # not Linux: assume the worst, 7 bits cost little
-        return True
-    return not any(flag in flags for flag in _VNNI_FLAGS)
 
 
 def weight_bits_for_this_cpu() -> int:
