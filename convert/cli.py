@@ -128,6 +128,12 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     is_flag=True,
     help="Allow .keras files that run stored code (Lambda layers). Only for files you trust.",
 )
+@click.option(
+    "--explain",
+    is_flag=True,
+    help="With --precision int8: also rank the layers by their own int8 error (Keras layer "
+    "names), printed and written to <artefact stem>.explain.json.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the parity report as JSON.")
 @click.option("--quiet", is_flag=True, help="No progress on stderr.")
 @click.option(
@@ -150,6 +156,7 @@ def convert_command(
     out: str | None,
     overwrite: bool,
     unsafe_load: bool,
+    explain: bool,
     as_json: bool,
     quiet: bool,
     preflight_only: bool,
@@ -165,6 +172,7 @@ def convert_command(
     Examples:
       zoo convert runs/demo --to onnx
       zoo convert runs/demo --to onnx --precision int8 --calib-method entropy
+      zoo convert runs/demo --to onnx --precision int8 --explain
       zoo convert runs/demo --to openvino --precision int8
       zoo convert model.keras --to onnx --precision fp16 --out model.fp16.onnx
       zoo convert model.onnx --preflight --batch-sizes 1,8,32
@@ -172,6 +180,12 @@ def convert_command(
     import convert
 
     progress = _progress(quiet)
+    if explain and (precision != "int8" or preflight_only):
+        raise click.ClickException(
+            "--explain ranks the layers of an int8 conversion: pass --precision int8 (and no "
+            f"--preflight). Received: --precision {precision}"
+            + (" --preflight" if preflight_only else "")
+        )
     if preflight_only:
         report = convert.run_preflight(
             source, batch_sizes=batch_sizes, seq_lens=seq_lens, opset=opset
@@ -180,6 +194,7 @@ def convert_command(
         if not report.ok:
             raise click.exceptions.Exit(1)
         return
+    explain_with = (source, calib_data, calib_method, progress, not unsafe_load) if explain else ()
     try:
         result = convert.convert(
             source,
@@ -197,21 +212,42 @@ def convert_command(
             overwrite=overwrite,
             safe_mode=not unsafe_load,
         )
-    except convert.GateError as error:
-        _print_report(error.result, as_json)
+    except convert.GateError as error:  # a failed int8 file is when the ranking helps most
+        _print_report(error.result, as_json, _explain(error.result, explain_with))
         raise click.ClickException(str(error)) from None
-    _print_report(result, as_json)
+    _print_report(result, as_json, _explain(result, explain_with))
     if not as_json and not quiet:
         click.echo(f"wrote {result.artefact}", err=True)
 
 
-def _print_report(result, as_json: bool) -> None:
+def _explain(result, explain_with: tuple):
+    """The per-layer ranking of an int8 conversion, written beside its artefact (or None)."""
+    if not explain_with:
+        return None
+    from convert.sensitivity import explain
+
+    source, calib_data, calib_method, progress, safe_mode = explain_with
+    out = result.artefact.with_suffix(".explain.json")
+    report = explain(
+        source, calib_data=calib_data, calib_method=calib_method, out=out, progress=progress,
+        safe_mode=safe_mode,
+    )  # fmt: skip
+    if progress is not None:
+        progress(f"wrote {out}")
+    return report
+
+
+def _print_report(result, as_json: bool, explained=None) -> None:
     if as_json:
         data = result.report.to_dict() if result.report else {}
-        click.echo(json.dumps({"artefact": str(result.artefact), **data}, indent=2))
+        extra = {"explain": explained.to_dict()} if explained is not None else {}
+        click.echo(json.dumps({"artefact": str(result.artefact), **data, **extra}, indent=2))
         return
     if result.report is not None:
         click.echo(result.report.format_table())
+    if explained is not None:
+        click.echo("\nPer-layer int8 sensitivity (each layer quantized alone):")
+        click.echo(explained.format_table())
 
 
 @click.command("bench")
