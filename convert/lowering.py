@@ -156,7 +156,8 @@ def quantize_int8(
             and input activations, and the Relu/MaxPool/Reshape... before them
             (`convert.float_nodes`); names ONNX Runtime's preprocessing changes are translated.
         only_nodes: quantize these nodes (same naming) and nothing else: each one's weights and
-            input activations (what `convert.sensitivity` measures one layer at a time).
+            input activations, not its outputs (in a full int8 file those are the next op's
+            input); what `convert.sensitivity` measures one layer at a time.
         calibration_cache: a JSON file of activation ranges: written by the first call, read
             (instead of calibrating again) by the next ones on the same graph and method.
 
@@ -202,6 +203,9 @@ def quantize_int8(
                 extra_options={
                     "ActivationSymmetric": bool(symmetric),
                     "QuantizeBias": not symmetric,
+                    # only_nodes: ORT would also quantize their outputs, at the pre-activation
+                    # range a removed Relu never sees in the full file.
+                    "OpTypesToExcludeOutputQuantization": _op_types(source, only),
                 },
             )
         if float_nodes:
@@ -224,6 +228,15 @@ def prepare(onnx_in: str | os.PathLike[str], out: str | os.PathLike[str]) -> Pat
     except Exception:  # noqa: BLE001 - optimisation is optional; quantize the raw graph
         return Path(onnx_in)
     return Path(out)
+
+
+def _op_types(path: Path, names: list[str] | None) -> list[str]:
+    import onnx
+
+    if not names:
+        return []
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return sorted({node.op_type for node in graph.node if node.name in set(names)})
 
 
 def _only_nodes(onnx_in: Any, prepared: Path, names: Sequence[str] | None) -> list[str] | None:

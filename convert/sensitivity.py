@@ -58,7 +58,11 @@ class LayerSensitivity:
 
 @dataclasses.dataclass
 class SensitivityReport:
-    """Layers most sensitive first, with the full int8 file's numbers for scale."""
+    """Layers most sensitive first, with the full int8 file's numbers for scale.
+
+    `floor_error` is the error left with every ranked layer float: the quantized activations of
+    ops without weights (Add, Softmax, pooling...), which no layer fallback removes.
+    """
 
     layers: list[LayerSensitivity]
     method: str
@@ -67,6 +71,7 @@ class SensitivityReport:
     int8_error: float
     int8_agreement: float
     int8_accuracy_drop: float | None = None
+    floor_error: float = 0.0
     float_layers: list[str] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
 
@@ -91,6 +96,7 @@ class SensitivityReport:
         )
         whole += f", accuracy drop {self.int8_accuracy_drop:.2f} points" if drop else ""
         lines += ["", whole + f"; {self.eval_samples} held-out inputs, {self.seconds:.0f} s"]
+        lines.append(f"every layer above float (the rest int8): error {self.floor_error:.2e}")
         if self.float_layers:
             lines.append(
                 "not quantized by ONNX Runtime (stay float): " + ", ".join(self.float_layers)
@@ -215,6 +221,7 @@ def rank_layers(
                        calibration_cache=Path(scratch) / "ranges.json")  # fmt: skip
         say(f"calibrating int8 ranges ({method}, {len(calib)} samples)")
         whole = scorer.score(quantize_int8(prepared, Path(scratch) / "all.onnx", calib, **options))
+        every: list[str] = []
         for index, (layer, nodes) in enumerate(groups.items(), 1):
             say(f"[{index}/{len(groups)}] {layer}")
             only = translate_names(fp32, prepared, nodes)
@@ -228,10 +235,14 @@ def rank_layers(
                 [n.op_type for n in _nodes(prepared, only)],
                 ref.kind if ref else "", ref.folded if ref else [],
             ))  # fmt: skip
+            every.extend(only)
+        floor = quantize_int8(prepared, Path(scratch) / "floor.onnx", calib, exclude_nodes=every,
+                              **options)  # fmt: skip
+        floor_error = scorer.score(floor)[0]
     rows.sort(key=lambda row: row.error, reverse=True)
     return SensitivityReport(
         rows, method, len(calib), len(scorer.eval_x), whole[0], whole[1], whole[2],
-        float_layers, time.perf_counter() - started,
+        floor_error, float_layers, time.perf_counter() - started,
     )  # fmt: skip
 
 
