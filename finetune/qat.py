@@ -284,14 +284,9 @@ def qat_model_from(
         >>> model, notes = qat_model_from("runs/digits/model.keras", num_classes=10)
     """
     import zoo
-    from zoo.quantization import is_qat_model
 
     source = zoo.load_model(from_file, safe_mode=safe_mode)
-    if is_qat_model(source):
-        raise ValueError(
-            "--qat: the --from model is already quantization-aware; continue its run with "
-            f"--resume, or start from its float parent. Received: from={str(from_file)!r}"
-        )
+    _check_parent(source, from_file)
     width = int(source.outputs[0].shape[-1])
     if width != num_classes:
         raise ValueError(
@@ -320,9 +315,22 @@ def qat_run_settings(cfg: Any, keras_file: Any, earlier: dict[str, Any]) -> Any:
     for name in ("data", "val_split", "seed"):
         if getattr(cfg, name) == getattr(default, name) and earlier.get(name) is not None:
             changes[name] = earlier[name]
-    if not earlier and cfg.input_shape is None:
-        import zoo
+    import zoo
 
-        model = zoo.load_model(keras_file, safe_mode=not cfg.unsafe_load)
+    # Checked now, before the data is read or the run directory made.
+    model = zoo.load_model(keras_file, safe_mode=not cfg.unsafe_load)
+    _check_parent(model, keras_file)
+    if not earlier and cfg.input_shape is None:
         changes["input_shape"] = tuple(model.inputs[0].shape[1:])
     return dataclasses.replace(cfg, **changes)
+
+
+def _check_parent(model: Any, keras_file: Any) -> None:
+    from zoo.quantization import is_qat_model
+
+    if is_qat_model(model):
+        raise ValueError(
+            "--qat: the --from model is already quantization-aware; continue its run with "
+            f"--resume, or start from its float parent. Received: from={str(keras_file)!r}"
+        )
+    check_supported(model)
