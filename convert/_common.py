@@ -19,7 +19,7 @@ from typing import Any
 
 TARGETS = ("saved_model", "onnx", "openvino", "tensorrt", "tf-trt")
 PRECISIONS = ("fp32", "fp16", "int8")
-CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
+CALIBRATION_METHODS = ("minmax", "entropy", "percentile", "distribution")
 # OpenVINO's CPU inference precisions (INFERENCE_PRECISION_HINT): bf16 where the CPU has it.
 INFERENCE_PRECISIONS = ("bf16", "f32")
 # Runtimes `zoo bench` can run an .onnx file in.

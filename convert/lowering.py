@@ -80,7 +80,10 @@ class ArrayCalibrationReader:
     def __init__(self, input_name: str, arrays: np.ndarray, batch_size: int = CALIBRATION_BATCH):
         self.input_name = input_name
         self.arrays = np.asarray(arrays, dtype=np.float32)
-        self.batch_size = int(batch_size)
+        # Equal batches: the histogram calibrators (entropy, percentile, distribution) stack
+        # each tensor's batches and fail on a shorter last one (a prime count, 53: batches of 1).
+        count = len(self.arrays)
+        self.batch_size = max(d for d in range(1, int(batch_size) + 1) if count % d == 0)
         self._iterator: Iterator[dict[str, np.ndarray]] = self._batches()
 
     def _batches(self) -> Iterator[dict[str, np.ndarray]]:
@@ -120,6 +123,8 @@ def _calibration_method(method: str) -> Any:
         "minmax": CalibrationMethod.MinMax,
         "entropy": CalibrationMethod.Entropy,
         "percentile": CalibrationMethod.Percentile,
+        # Histogram mean/std (meant for float8); for int8 the range is the histogram's span.
+        "distribution": CalibrationMethod.Distribution,
     }[key]
 
 
@@ -144,7 +149,8 @@ def quantize_int8(
         onnx_out: where to write the int8 file.
         calib_arrays: float32 inputs shaped like the model's input, batch first; a few hundred
             representative samples are plenty (Entropy/Percentile keep histograms of each).
-        method: "minmax", "entropy" or "percentile".
+        method: "minmax", "entropy", "percentile" or "distribution" (ONNX Runtime's float8
+            method: for int8 it takes the histogram's whole span, measured far worse here).
         per_channel: one scale per output channel of each weight (better accuracy for convs).
         symmetric: int8 activations with zero point 0 (S8S8), what TensorRT requires. The
             default, uint8 asymmetric activations with int8 weights (U8S8), is ONNX Runtime's
