@@ -85,6 +85,7 @@ class _Job:
     seq_lens: tuple[int, ...]
     say: Callable[[str], None]
     evaluation: Any = None  # the gate's data (a QAT export reports its float parent on it)
+    exclude_nodes: tuple[str, ...] = ()  # int8: fp32-ONNX nodes kept float (a mixed file)
 
 
 def default_out(stem: Path, to: str, precision: str) -> Path:
@@ -231,7 +232,8 @@ def _onnx_file(
     elif precision == "int8":
         samples = len(job.calibration[0])
         job.say(f"quantizing to int8 ({job.calib_method} calibration, {samples} samples)")
-        quantize_int8(fp32, out, job.calibration[0], job.calib_method, symmetric=symmetric)
+        quantize_int8(fp32, out, job.calibration[0], job.calib_method, symmetric=symmetric,
+                      exclude_nodes=job.exclude_nodes)  # fmt: skip
     return out if precision != "fp32" else fp32
 
 
@@ -341,6 +343,8 @@ def convert(
     progress: Callable[[str], None] | None = None,
     overwrite: bool = False,
     safe_mode: bool = True,
+    exclude_nodes: Sequence[str] = (),
+    max_accuracy_drop: float | None = None,
 ) -> ConvertResult:
     """Convert SOURCE to `to` at `precision`, verify it, and publish it under its final name.
 
@@ -354,12 +358,16 @@ def convert(
         calib_data: a data SPEC (`zoo.data` forms) or `(x, y)` arrays; calibrates int8 and
             feeds the parity gate. Defaults to the run's `data`, else generated inputs.
         eval_data: `(x, y)` for the parity gate when `calib_data` is arrays (defaults to them).
-        calib_method: "minmax", "entropy" or "percentile".
+        calib_method: "minmax", "entropy", "percentile" or "distribution".
         batch_sizes, seq_lens: shapes checked with generated inputs and TensorRT profile ranges.
         atol, rtol: parity tolerances; default per precision (`convert.gate.TOLERANCES`).
         progress: called with one-line progress messages.
         overwrite: replace an existing artefact at `out` (after the new one passes the gate).
         safe_mode: False lets a `.keras` SOURCE run code stored in it; trusted files only.
+        exclude_nodes: int8 only: fp32-ONNX node names that stay float (`quantize_int8`).
+        max_accuracy_drop: the gate's allowed accuracy loss on labelled data, as a fraction
+            (default per precision, `convert.gate.MAX_ACCURACY_DROP`); `convert.budget` sets it
+            to the user's budget.
 
     Raises:
         ValueError: invalid arguments; `GateError` (a ValueError) when the artefact failed the
@@ -387,7 +395,8 @@ def convert(
     model = src.load_model() if src.model_path is not None else None
     calibration, evaluation = _gate_data(src, model, calib_data, eval_data, say)
     job = _Job(src, model, precision, opset, calib_method, calibration,
-               tuple(batch_sizes), tuple(seq_lens), say, evaluation)  # fmt: skip
+               tuple(batch_sizes), tuple(seq_lens), say, evaluation,
+               tuple(exclude_nodes))  # fmt: skip
     candidate = temp_path(final)
     try:
         extra = _EXPORTERS[to](job, candidate)
@@ -396,6 +405,7 @@ def convert(
             _gate_runner(to, candidate), model if model is not None else src.onnx_path,
             evaluation, precision=precision, atol=atol, rtol=rtol, name=str(final),
             batch_sizes=job.batch_sizes, seq_lens=job.seq_lens,
+            max_accuracy_drop=max_accuracy_drop,
         )  # fmt: skip
         report.extra.update(extra)
         report.extra.update(
