@@ -387,6 +387,12 @@ CASES = [
          ("either --json or --csv",), 2),
     Case("pr-zero-top-k", "--top-k 0", (*PR, "{BAD}/tiny.keras", "{BAD}/images.npz", "--top-k", "0"),
          ("0 is not in the range x>=1",), 2),
+    # ---------------------------------------------------------------- finetune: --qat
+    Case("qat-without-from", "--qat without --from",
+         (*FT, "--data", "{BAD}/good_images", "--qat"), ("--qat", "--from")),
+    Case("qat-sequence-model", "--qat on a recurrent model",
+         (*FT, "--data", "{BAD}/good_images", "--from", "{BAD}/sequence.keras", "--qat"),
+         ("--qat supports", "LSTM")),
 ]  # fmt: skip
 
 
