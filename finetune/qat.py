@@ -107,13 +107,9 @@ def _foldable(bn: Any) -> Any | None:
         return None
     if getattr(conv.activation, "__name__", "") != "linear":
         return None
-    if bn.axis not in (-1, len(bn.input.shape) - 1) or len(_outputs_of(bn)) > 1:
+    if bn.axis not in (-1, len(bn.input.shape) - 1) or len(bn._inbound_nodes) > 1:
         return None
     return conv
-
-
-def _outputs_of(layer: Any) -> list[Any]:
-    return list(layer._inbound_nodes)
 
 
 class _Plan:
