@@ -49,8 +49,8 @@ def nudged_range(low: float, high: float, num_bits: int = ACTIVATION_BITS) -> tu
     """The range TensorFlow's FakeQuant really uses for `[low, high]` (zero made exact), as floats.
 
     Example:
-        >>> nudged_range(0.0, 2.55)
-        (0.0, 2.55)
+        >>> nudged_range(-1.0, 3.0)  # zero on a level: -64 x 4/255
+        (-1.003921627998352, 2.9960784912109375)
     """
     low, high = np.float32(min(low, 0.0)), np.float32(max(high, 0.0))
     levels = np.float32(2**num_bits - 1)
