@@ -194,7 +194,9 @@ def convert_command(
         if not report.ok:
             raise click.exceptions.Exit(1)
         return
-    explain_with = (source, calib_data, calib_method, progress, not unsafe_load) if explain else ()
+    explain_with = (
+        (source, calib_data, calib_method, to, progress, not unsafe_load) if explain else ()
+    )
     try:
         result = convert.convert(
             source,
@@ -226,11 +228,11 @@ def _explain(result, explain_with: tuple):
         return None
     from convert.sensitivity import explain
 
-    source, calib_data, calib_method, progress, safe_mode = explain_with
+    source, calib_data, calib_method, to, progress, safe_mode = explain_with
     out = result.artefact.with_suffix(".explain.json")
     report = explain(
         source, calib_data=calib_data, calib_method=calib_method, out=out, progress=progress,
-        safe_mode=safe_mode,
+        symmetric=to == "tensorrt", safe_mode=safe_mode,  # TensorRT gets the S8S8 lowering
     )  # fmt: skip
     if progress is not None:
         progress(f"wrote {out}")

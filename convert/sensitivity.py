@@ -296,6 +296,7 @@ def explain(
     calib_data: Any = None,
     eval_data: Any = None,
     calib_method: str = "minmax",
+    symmetric: bool = False,
     out: str | os.PathLike[str] | None = None,
     progress: Callable[[str], None] | None = None,
     safe_mode: bool = True,
@@ -312,6 +313,7 @@ def explain(
             directory's `data`.
         eval_data: `(x, y)` held-out arrays, when `calib_data` is arrays.
         calib_method: "minmax", "entropy" or "percentile", as for the int8 file.
+        symmetric: rank the symmetric (S8S8) lowering TensorRT gets, not ONNX Runtime's U8S8.
         out: also write the report as JSON there.
         progress: called with one-line progress messages.
         safe_mode: False lets a `.keras` SOURCE run code stored in it; trusted files only.
@@ -339,8 +341,8 @@ def explain(
             say("exporting ONNX (fp32) to rank its layers")
             fp32 = export_onnx(model, Path(scratch) / "model.onnx")
         report = rank_layers(
-            fp32, calib_x, eval_x, method=calib_method, keras_model=model, eval_y=eval_y,
-            progress=say,
+            fp32, calib_x, eval_x, method=calib_method, symmetric=symmetric, keras_model=model,
+            eval_y=eval_y, progress=say,
         )  # fmt: skip
     if out is not None:
         report.write_json(out)
