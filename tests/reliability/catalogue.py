@@ -393,6 +393,10 @@ CASES = [
     Case("qat-sequence-model", "--qat on a recurrent model",
          (*FT, "--data", "{BAD}/good_images", "--from", "{BAD}/sequence.keras", "--qat"),
          ("--qat supports", "LSTM")),
+    # ---------------------------------------------------------------- convert: --explain
+    Case("cv-explain-without-int8", "--explain without --precision int8",
+         (*CV, "{BAD}/tiny.keras", "--precision", "fp16", "--explain", "--out", "{OUT}"),
+         ("--explain ranks the layers of an int8 conversion", "--precision int8")),
 ]  # fmt: skip
 
 
