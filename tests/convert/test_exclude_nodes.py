@@ -85,3 +85,27 @@ def test_unknown_exclude_node_is_an_error(digits_cnn, tmp_path):
     with pytest.raises(ValueError, match="list of node names"):
         quantize_int8(fp32, tmp_path / "q.onnx", x_train[:8], exclude_nodes="conv1")
     assert not (tmp_path / "q.onnx").exists()
+
+
+@pytest.mark.slow
+def test_mobilenet_v2_residual_and_depthwise_layers_stay_float(tmp_path):
+    """Shared tensors (a block's input also feeds its residual Add), folded BatchNorms, Clip."""
+    model = zoo.create_model(
+        "mobilenet_v2_gap", weights=None, input_shape=(32, 32, 3), num_classes=4
+    )
+    fp32 = export_onnx(model, tmp_path / "mnv2.onnx")
+    x, _ = digits_arrays()
+    images = np.repeat(np.resize(x[:96], (96, 32, 32, 1)), 3, axis=-1)
+    backbone = "mobilenet_v2_gap_1/backbone_1/"
+    names = [
+        backbone + "block_2_expand_BN_1/batchnorm/mul_1",  # reads block_1's output, as the Add
+        backbone + "block_2_depthwise_1/depthwise",  # after a Clip (ReLU6) and a Pad
+        "mobilenet_v2_gap_1/predictions_1/MatMul",
+    ]
+    path = quantize_int8(fp32, tmp_path / "mixed.onnx", images[:64], exclude_nodes=names)
+    fed = _dq_fed(path)
+    # (Random init: zero biases, which tf2onnx drops, so the classifier stays a MatMul here.)
+    assert sorted(name for name, dq in fed.items() if not dq) == sorted(names)
+    assert sum(fed.values()) == len(fed) - 3 == 50
+    reference, out = _outputs(fp32, images[64:]), _outputs(path, images[64:])
+    assert out.shape == reference.shape and np.all(np.isfinite(out))
