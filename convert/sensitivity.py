@@ -210,32 +210,27 @@ def rank_layers(
     scorer = _Scorer(np.asarray(eval_x, dtype=np.float32), eval_y)
     if len(scorer.eval_x) == 0:
         raise ValueError("eval_x should hold at least one held-out input. Received: none")
+    if eval_y is not None and len(eval_y) != len(scorer.eval_x):
+        raise ValueError(
+            f"eval_y should hold one label per eval_x input ({len(scorer.eval_x)}). "
+            f"Received: {len(eval_y)} labels"
+        )
     groups, refs, float_layers = _layer_groups(fp32, keras_model)
     if not groups:
         raise ValueError(f"{fp32.name} has no Conv/MatMul/Gemm with weights to quantize.")
     scorer.start(fp32)
-    rows = []
     with tempfile.TemporaryDirectory(prefix="kerazoo-sensitivity-") as scratch:
         prepared = prepare(fp32, Path(scratch) / "prepared.onnx")
         options = dict(method=method, symmetric=symmetric, preprocess=False,
                        calibration_cache=Path(scratch) / "ranges.json")  # fmt: skip
         say(f"calibrating int8 ranges ({method}, {len(calib)} samples)")
         whole = scorer.score(quantize_int8(prepared, Path(scratch) / "all.onnx", calib, **options))
-        every: list[str] = []
+        rows = []
         for index, (layer, nodes) in enumerate(groups.items(), 1):
             say(f"[{index}/{len(groups)}] {layer}")
-            only = translate_names(fp32, prepared, nodes)
-            path = quantize_int8(
-                prepared, Path(scratch) / "one.onnx", calib, only_nodes=only, **options
-            )
-            error, agreement, drop = scorer.score(path)
-            ref = refs.get(nodes[0])
-            rows.append(LayerSensitivity(
-                layer, nodes, error, _sqnr_db(error), agreement, drop,
-                [n.op_type for n in _nodes(prepared, only)],
-                ref.kind if ref else "", ref.folded if ref else [],
-            ))  # fmt: skip
-            every.extend(only)
+            rows.append(_one_layer(layer, nodes, refs.get(nodes[0]), (fp32, prepared),
+                                   Path(scratch) / "one.onnx", calib, scorer, options))  # fmt: skip
+        every = translate_names(fp32, prepared, [node for row in rows for node in row.nodes])
         floor = quantize_int8(prepared, Path(scratch) / "floor.onnx", calib, exclude_nodes=every,
                               **options)  # fmt: skip
         floor_error = scorer.score(floor)[0]
@@ -243,6 +238,23 @@ def rank_layers(
     return SensitivityReport(
         rows, method, len(calib), len(scorer.eval_x), whole[0], whole[1], whole[2],
         floor_error, float_layers, time.perf_counter() - started,
+    )  # fmt: skip
+
+
+def _one_layer(layer: str, nodes: list[str], ref: Any, graphs: tuple[Path, Path], out: Path,
+               calib: np.ndarray, scorer: _Scorer, options: dict) -> LayerSensitivity:  # fmt: skip
+    """Quantize `nodes` (fp32 names) alone in the prepared graph, write `out`, score it."""
+    from convert.float_nodes import translate_names
+    from convert.lowering import quantize_int8
+
+    fp32, prepared = graphs
+    only = translate_names(fp32, prepared, nodes)
+    path = quantize_int8(prepared, out, calib, only_nodes=only, **options)
+    error, agreement, drop = scorer.score(path)
+    return LayerSensitivity(
+        layer, nodes, error, _sqnr_db(error), agreement, drop,
+        [n.op_type for n in _nodes(prepared, only)],
+        ref.kind if ref else "", ref.folded if ref else [],
     )  # fmt: skip
 
 
