@@ -47,10 +47,13 @@ _EXPORTS = {
     "predict": "convert.prediction",
     "open_classifier": "convert.classify",
     "describe": "convert.metadata",
+    "BudgetResult": "convert.budget_report",
+    "search_precision": "convert.budget",
 }
 # Submodules reachable as attributes without importing them first (`convert.tensorrt.is_available`).
 _SUBMODULES = (
-    "bench", "calibration", "classify", "evaluation", "export_utils", "gate", "lowering",
+    "bench", "budget", "budget_report", "calibration", "classify", "evaluation", "export_utils",
+    "gate", "lowering",
     "metadata", "onnx", "openvino", "pipeline", "prediction", "preflight", "runners",
     "saved_model", "source", "tensorrt", "tftrt",
 )  # fmt: skip
@@ -58,6 +61,8 @@ __all__ = sorted(_EXPORTS)
 
 if TYPE_CHECKING:  # pragma: no cover
     from convert.bench import benchmark  # noqa: F401
+    from convert.budget import search_precision  # noqa: F401
+    from convert.budget_report import BudgetResult  # noqa: F401
     from convert.classify import open_classifier  # noqa: F401
     from convert.evaluation import Evaluation, evaluate  # noqa: F401
     from convert.export_utils import export_ready_copy  # noqa: F401

@@ -76,10 +76,30 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
 )
 @click.option(
     "--precision",
-    type=click.Choice(PRECISIONS),
+    type=click.Choice((*PRECISIONS, "auto")),
     default="fp32",
     show_default=True,
-    help="fp16: float16 weights/compute, float32 I/O. int8: QDQ, calibrated on real data.",
+    help="fp16: float16 weights/compute, float32 I/O. int8: QDQ, calibrated on real data. "
+    "auto: the fastest artefact within --max-accuracy-drop (--to onnx|openvino).",
+)
+@click.option(
+    "--max-accuracy-drop",
+    metavar="POINTS",
+    help="With --precision auto: the budget, in points of top-1 accuracy on held-out labelled "
+    "data against the float32 model (e.g. 1).",
+)
+@click.option(
+    "--eval-data",
+    metavar="SPEC",
+    help="With --precision auto: labelled data whose test split (else validation split) "
+    "judges accuracy. Defaults to a run directory's `data`.",
+)
+@click.option(
+    "--search-time",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="With --precision auto: time for the mixed-precision trials and timing rounds. "
+    "[default: 180]",
 )
 @click.option(
     "--calib-data",
@@ -146,6 +166,9 @@ def convert_command(
     source: str,
     to: str,
     precision: str,
+    max_accuracy_drop: str | None,
+    eval_data: str | None,
+    search_time: float | None,
     calib_data: str | None,
     calib_method: str,
     opset: int,
@@ -174,12 +197,18 @@ def convert_command(
       zoo convert runs/demo --to onnx --precision int8 --calib-method entropy
       zoo convert runs/demo --to onnx --precision int8 --explain
       zoo convert runs/demo --to openvino --precision int8
+      zoo convert runs/demo --to onnx --precision auto --max-accuracy-drop 1
       zoo convert model.keras --to onnx --precision fp16 --out model.fp16.onnx
       zoo convert model.onnx --preflight --batch-sizes 1,8,32
     """
     import convert
 
     progress = _progress(quiet)
+    auto = dict(max_accuracy_drop=max_accuracy_drop, eval_data=eval_data, search_time=search_time)
+    if precision == "auto" or any(v is not None for v in auto.values()):
+        _check_auto(precision, explain, preflight_only, auto)
+        _run_auto(source, to, auto, calib_data, out, overwrite, unsafe_load, as_json, progress)
+        return
     if explain and (precision != "int8" or preflight_only):
         raise click.ClickException(
             "--explain ranks the layers of an int8 conversion: pass --precision int8 (and no "
@@ -220,6 +249,48 @@ def convert_command(
     _print_report(result, as_json, _explain(result, explain_with))
     if not as_json and not quiet:
         click.echo(f"wrote {result.artefact}", err=True)
+
+
+def _check_auto(precision: str, explain: bool, preflight_only: bool, auto: dict) -> None:
+    """One-line errors for --precision auto's options used without it, or with what it excludes."""
+    given = [f"--{k.replace('_', '-')}" for k, v in auto.items() if v is not None]
+    if precision != "auto":
+        raise click.ClickException(
+            f"{', '.join(given)}: only with --precision auto (the budgeted search). "
+            f"Received: --precision {precision} {' '.join(given)}"
+        )
+    if auto["max_accuracy_drop"] is None:
+        raise click.ClickException(
+            "--precision auto needs --max-accuracy-drop POINTS (e.g. 1 for one point of top-1 "
+            "accuracy). Received: no --max-accuracy-drop"
+        )
+    if explain or preflight_only:
+        raise click.ClickException(
+            "--precision auto cannot be combined with --explain or --preflight (its table ranks "
+            "the layers it keeps float). Received: "
+            + " ".join(
+                f for f, on in (("--explain", explain), ("--preflight", preflight_only)) if on
+            )
+        )
+
+
+def _run_auto(source, to, auto, calib_data, out, overwrite, unsafe_load, as_json, progress):
+    """`--precision auto`: `convert.budget.search`, its table (or JSON) and its result line."""
+    from convert.budget import DEFAULT_SEARCH_TIME, search
+
+    result = search(
+        source, to, max_accuracy_drop=auto["max_accuracy_drop"], eval_data=auto["eval_data"],
+        calib_data=calib_data, out=out, overwrite=overwrite, progress=progress,
+        search_time=DEFAULT_SEARCH_TIME if auto["search_time"] is None else auto["search_time"],
+        safe_mode=not unsafe_load,
+    )  # fmt: skip
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2))
+        return
+    click.echo(result.format_table())
+    click.echo(result.result_line())
+    if progress is not None:
+        progress(f"wrote {result.artefact} and {Path(result.files['json']).parent}/")
 
 
 def _explain(result, explain_with: tuple):
