@@ -226,6 +226,10 @@ def convert_command(
     explain_with = (
         (source, calib_data, calib_method, to, progress, not unsafe_load) if explain else ()
     )
+    if explain:
+        from convert.sensitivity import check_explainable
+
+        check_explainable(source)  # before converting: a QAT run has nothing to explain
     try:
         result = convert.convert(
             source,

@@ -267,6 +267,29 @@ def _nodes(path: Path, names: list[str]) -> list[Any]:
     ]
 
 
+_QAT_MESSAGE = (
+    "--explain ranks what post-training int8 does to a float model; {source} is a "
+    "quantization-aware (--qat) model whose int8 ranges were learned. Explain its float parent "
+    "(the run it was fine-tuned --from)."
+)
+
+
+def check_explainable(source: str | os.PathLike[str]) -> None:
+    """A one-line ValueError now, before any conversion, for a run that --explain cannot rank.
+
+    Only what the run's config.yaml says (a `qat` run); `explain` checks the model itself.
+
+    Example:
+        >>> check_explainable("runs/digits-qat")
+        ValueError: --explain ranks what post-training int8 does to a float model; ...
+    """
+    from convert.source import resolve_source
+
+    src = resolve_source(source)
+    if src.config.get("qat"):
+        raise ValueError(_QAT_MESSAGE.format(source=src.path))
+
+
 def _explain_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say: Callable):
     """(calibration x, held-out x, held-out y) as `convert()` reads them for the same SOURCE."""
     from convert._common import keras_signature, onnx_signature
@@ -346,6 +369,11 @@ def explain(
             f"{_onnx_precision(src.onnx_path)}. Pass the .keras file, the run or the fp32 .onnx."
         )
     model = src.load_model() if src.model_path is not None else None
+    if model is not None:
+        from zoo.quantization import is_qat_model
+
+        if is_qat_model(model):
+            raise ValueError(_QAT_MESSAGE.format(source=src.path))
     calib_x, eval_x, eval_y = _explain_data(src, model, calib_data, eval_data, say)
     with tempfile.TemporaryDirectory(prefix="kerazoo-explain-") as scratch:
         fp32 = src.onnx_path

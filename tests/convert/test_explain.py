@@ -181,3 +181,26 @@ def test_budget_case_ranking_is_stable_and_recovers_the_loss(tmp_path):
         quantize_int8(fp32, tmp_path / "mixed.onnx", calib, exclude_nodes=first.layers[0].nodes)
     )
     assert plain > 1 and mixed <= plain / 2, (top, plain, mixed)
+
+
+@pytest.mark.slow
+def test_qat_models_are_refused_before_converting(tmp_path):
+    from tests.finetune.qat_runs import qat_run
+
+    run = qat_run()
+    result = CliRunner().invoke(
+        main,
+        [
+            "convert",
+            str(run),
+            "--precision",
+            "int8",
+            "--explain",
+            "--out",
+            str(tmp_path / "q.onnx"),
+        ],
+    )
+    _one_line_error(result, "quantization-aware (--qat) model")
+    assert not list(tmp_path.iterdir())  # refused before anything was converted
+    with pytest.raises(ValueError, match="Explain its float parent"):
+        explain(run / "model.keras")  # the model itself, whatever a config says
