@@ -218,7 +218,7 @@ def _mixed_candidates(base: Candidate, fp32: Path, to: str, data: tuple, model: 
         return [], f"no mixed files: {error}"
     rows, count = [], 1
     for _ in range(MAX_MIXED_TRIALS):
-        if time.monotonic() > deadline:
+        if rows and time.monotonic() > deadline:  # the first trial always runs
             return rows, f"mixed trials stopped at the search time ({len(rows)} tried)"
         layers = ranked[: min(count, len(ranked))]
         nodes = [node for layer in layers for node in layer.nodes]
@@ -469,5 +469,6 @@ def _publish(result: BudgetResult, picks: list[Candidate], src: Any, out: Any, c
                 raise
             continue
         result.artefact, result.chosen = published.artefact, row
+        result.gate_report = str(published.report_path)
         result.kept_float = row.precision == "fp32" and not row.float_layers
         return

@@ -78,6 +78,7 @@ class BudgetResult:
     decided_by: int
     candidates: list[Candidate]
     seconds: float = 0.0
+    gate_report: str = ""  # the published artefact's parity report (`<artefact>.report.json`)
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 
     def speedup(self, row: Candidate, batch: int) -> float | None:
