@@ -40,7 +40,9 @@ def _one_line_error(result, text: str) -> None:
 def test_budget_one_point_fits_where_plain_int8_misses(case_run):
     from convert.budget import search
 
-    result = search(case_run, "onnx", max_accuracy_drop=1.0, **SHORT)
+    # OpenVINO: where the mixed file measured faster than fp32 here (docs/BENCHMARKS.md); the
+    # ONNX Runtime path runs in the CLI test below.
+    result = search(case_run, "openvino", max_accuracy_drop=1.0, **SHORT)
     rows = {row.name: row for row in result.candidates}
     # The case's premise, measured by the search: every plain int8 file misses one point.
     assert all(rows[f"int8-{m}"].drop > 1.0 for m in ("minmax", "entropy", "percentile"))
@@ -56,7 +58,7 @@ def test_budget_one_point_fits_where_plain_int8_misses(case_run):
     fp32 = result.candidates[0]
     if result.kept_float:
         assert result.message.startswith("kept float32")
-        assert result.artefact.name == "model.onnx"
+        assert result.artefact.name == "model.xml"
     else:  # faster than fp32 as the search measured it: median and most rounds
         batch = result.decided_by
         assert chosen.p50_ms[batch] < fp32.p50_ms[batch] and chosen.rounds_faster[batch] >= 0.8
