@@ -36,6 +36,7 @@ BENCH_BATCHES = (1, 64)
 # Candidates whose p50 differ by less than this are equally fast on a shared machine (the
 # spread of repeated p50s measured here at load 2-8); the more accurate one is preferred.
 NOISE = 0.10
+MIN_ROUNDS = 3  # timing rounds run whatever the search time: fewer make the sign test moot
 MIN_ROUNDS_FASTER = 0.8  # share of the timing rounds a lowering must win against fp32
 MAX_MIXED_TRIALS = 6  # 1, 2, 4, 8, 16, 32 layers back in float
 _SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
@@ -102,9 +103,12 @@ def _data(src: Any, clf: Any, eval_data: str | None, calib_data: str | None) -> 
     """(held-out Arrays, their spec, calibration x, ranking x): never the same examples."""
     from convert.calibration import check_classes, load_calibration, run_split_rules
     from convert.evaluation import load_split
+    from convert.metadata import run_dir_of
     from zoo.runs import recorded_data
 
-    recorded = recorded_data(src.run_dir, src.config) if src.run_dir is not None else None
+    # The run holding SOURCE: a run directory, or a file inside one (an .onnx export).
+    run_dir, config = src.run_dir or run_dir_of(clf.path), src.config or clf.run_config
+    recorded = recorded_data(run_dir, config) if run_dir is not None else None
     spec = eval_data or recorded
     if spec is None:
         raise ValueError(
@@ -114,13 +118,13 @@ def _data(src: Any, clf: Any, eval_data: str | None, calib_data: str | None) -> 
         )
     held_out = load_split(clf, str(spec), None)
     check_classes(str(spec), held_out.class_names, output_width=clf.width,
-                  run_class_names=src.class_names, option="--eval-data")  # fmt: skip
+                  run_class_names=config.get("class_names"), option="--eval-data")  # fmt: skip
     if not len(held_out):
         raise ValueError(f"--eval-data {spec} has no held-out examples.")
     name, shape = "input", tuple(clf.input_shape)
     calib = load_calibration(str(calib_data or recorded or spec), input_name=name,
                              input_shape=shape, output_width=clf.width,
-                             **run_split_rules(src.config))  # fmt: skip
+                             **run_split_rules(config))  # fmt: skip
     # Layers are ranked on the validation inputs where there are any: the held-out split then
     # only judges the choice, it does not steer it.
     ranking = calib.evaluation[0] if held_out.split == "test" else held_out.x
@@ -240,12 +244,12 @@ def _mixed_candidates(base: Candidate, fp32: Path, to: str, data: tuple, model: 
 
 def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, deadline: float,
                say: Callable) -> None:  # fmt: skip
-    """p50 per batch, median over 2-5 rounds, each round every row in a rotated order."""
+    """p50 per batch, median over 3-5 rounds, each round every row in a rotated order."""
     from convert.bench import benchmark
 
     samples: dict[int, dict[int, list[float]]] = {id(r): {b: [] for b in batches} for r in rows}
     for round_index in range(5):
-        if round_index >= 2 and time.monotonic() > deadline:
+        if round_index >= MIN_ROUNDS and time.monotonic() > deadline:
             break
         shift = round_index % len(rows)
         for row in rows[shift:] + rows[:shift]:
@@ -380,6 +384,8 @@ def search(
             Path(), to, picks[0], kept_float, "", budget, scorer.reference_accuracy, spec,
             held_out.split, len(held_out), decide, rows,
         )  # fmt: skip
+        if model is None:
+            result.reference = f"the fp32 SOURCE in {clf.runner.runtime}"
         _publish(result, picks, src, out, calibration, held_out, overwrite, say, safe_mode)
         result.message = _message(result, note)
     result.seconds = time.monotonic() - started
@@ -453,6 +459,9 @@ def _publish(result: BudgetResult, picks: list[Candidate], src: Any, out: Any, c
 
     tries = picks[:2] + ([result.candidates[0]] if result.candidates[0] not in picks[:2] else [])
     for index, row in enumerate(tries):
+        if row is result.candidates[0] and src.kind == "onnx" and result.to == "onnx":
+            result.artefact, result.chosen, result.kept_float = src.onnx_path, row, True
+            return  # float kept: the fp32 SOURCE is the answer, nothing to convert
         final = Path(out) if out is not None else _artefact_name(src.stem, result.to, row)
         say(f"publishing {row.name} through the parity gate")
         try:

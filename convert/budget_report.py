@@ -78,6 +78,7 @@ class BudgetResult:
     decided_by: int
     candidates: list[Candidate]
     seconds: float = 0.0
+    reference: str = "float32 Keras model"
     gate_report: str = ""  # the published artefact's parity report (`<artefact>.report.json`)
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -131,7 +132,7 @@ class BudgetResult:
         lines.insert(1, "-" * len(lines[0]))
         lines += [
             "",
-            f"reference: float32 Keras model, top-1 {_pct(self.reference_accuracy)} on "
+            f"reference: {self.reference}, top-1 {_pct(self.reference_accuracy)} on "
             f"{self.data} [{self.split}, {self.examples} examples]; budget "
             f"{self.max_accuracy_drop:g} points; fastest at batch {self.decided_by} chosen "
             f"(won: share of the interleaved timing rounds faster than fp32)",
