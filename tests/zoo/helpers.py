@@ -8,6 +8,36 @@ import zoo
 
 SMALL_IMAGE = 32  # the smallest size keras.applications backbones accept
 SEQUENCE_LENGTH = 7
+# The head each backbone body runs with under a second backend (default: gap); flatten on vgg16,
+# whose flatten head is the smallest (efficientnet_b0_flatten at 224x224 is the costliest build).
+SECOND_BACKEND_HEADS = {"vgg16": "flatten", "resnet50": "max"}
+
+
+def models_for_backend(task: str | None = None) -> list[str]:
+    """The models a registry-wide test runs: all of them under TensorFlow, fewer under another.
+
+    CI runs tests/zoo under TensorFlow, then again under JAX (`make test-zoo-jax`) to prove the
+    builders do not depend on the backend. The 12 backbone entries are 4 keras.applications bodies
+    x 3 pooling heads (flatten, gap, max) built by one function, so under a second backend one
+    head per body proves the same: `gap`, except where `SECOND_BACKEND_HEADS` names another so
+    that every head runs at least once. Every other model has a builder of its own and runs.
+
+    Example:
+        >>> models_for_backend(task="sequence")  # all six: none is a backbone
+    """
+    import keras
+
+    names = zoo.list_models(task=task)
+    if keras.backend.backend() == "tensorflow":
+        return names
+
+    def runs(name: str) -> bool:
+        if not zoo.model_info(name).pretrained:
+            return True
+        body, head = name.rsplit("_", 1)
+        return head == SECOND_BACKEND_HEADS.get(body, "gap")
+
+    return [name for name in names if runs(name)]
 
 
 def small_input_shape(name: str) -> tuple:

@@ -42,6 +42,11 @@ def _old_style_model(tmp_path):
     return current, keras.Model(inputs, outputs, name="mobilenet_v2_gap")
 
 
+@pytest.mark.skipif(
+    keras.backend.backend() != "tensorflow",
+    reason="a fresh interpreter finds zoo's registrations whatever the backend; under a second "
+    "backend test_models' round trip and test_reference's preprocessing parity cover the loads",
+)
 def test_every_family_loads_with_plain_keras_and_old_files_with_zoo(tmp_path):
     expected, inputs, paths = {}, {}, []
     for name in FAMILY_HEADS:
