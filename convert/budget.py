@@ -243,8 +243,12 @@ def _mixed_candidates(base: Candidate, fp32: Path, to: str, data: tuple, model: 
 
 
 def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, deadline: float,
-               say: Callable) -> None:  # fmt: skip
-    """p50 per batch, median over 3-5 rounds, each round every row in a rotated order."""
+               say: Callable) -> dict[int, float]:  # fmt: skip
+    """p50 per batch, median over 3-5 rounds, each round every row in a rotated order.
+
+    Returns the speed margin per batch: NOISE, or the fp32 file's own spread over the rounds
+    ((max - min) / median) when that is larger: a lowering must beat fp32 by more than that.
+    """
     from convert.bench import benchmark
 
     samples: dict[int, dict[int, list[float]]] = {id(r): {b: [] for b in batches} for r in rows}
@@ -267,14 +271,18 @@ def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, deadlin
             b: float(np.mean(np.asarray(v) < np.asarray(base[b]))) for b, v in
             samples[id(row)].items() if v
         }  # fmt: skip
+    return {b: max(NOISE, float((max(v) - min(v)) / np.median(v))) for b, v in base.items() if v}
 
 
-def _choose(rows: list[Candidate], budget: float, batch: int) -> tuple[list[Candidate], bool]:
+def _choose(
+    rows: list[Candidate], budget: float, batch: int, margin: float = NOISE
+) -> tuple[list[Candidate], bool]:
     """Eligible rows within the budget, best first, and whether float is kept.
 
     The fastest at `batch` wins; rows within NOISE of it are equally fast and the more accurate
-    one goes first. Float is kept unless the pick's median p50 beats fp32's by more than NOISE
-    and it was faster than fp32 in MIN_ROUNDS_FASTER of the interleaved rounds.
+    one goes first. Float is kept unless the pick's median p50 beats fp32's by more than `margin`
+    (NOISE, or fp32's own spread over the rounds) and it was faster than fp32 in
+    MIN_ROUNDS_FASTER of the interleaved rounds.
     """
     base = rows[0]
     fits = [r for r in rows if r.eligible and r.drop is not None and r.drop <= budget + 1e-9
@@ -286,7 +294,7 @@ def _choose(rows: list[Candidate], budget: float, batch: int) -> tuple[list[Cand
         pick = min(tied, key=lambda r: (r.drop, r.p50_ms[batch]))
         order.append(pick)
         fits.remove(pick)
-    faster = [r for r in order if r.p50_ms[batch] < base.p50_ms[batch] * (1 - NOISE)
+    faster = [r for r in order if r.p50_ms[batch] < base.p50_ms[batch] * (1 - margin)
               and r.rounds_faster.get(batch, 0.0) >= MIN_ROUNDS_FASTER]  # fmt: skip
     if not faster or base not in order or order[0] is base:
         return [base], True
@@ -378,12 +386,13 @@ def search(
         rows, note = _build(src, model, to, budget, scorer, calibration[0], ranking_x, methods,
                             scratch, started + 0.5 * search_time, say)  # fmt: skip
         say(f"timing {len(rows)} candidates at batch {', '.join(map(str, batches))}")
-        _time_rows(rows, batches, bench_runs, started + search_time, say)
-        picks, kept_float = _choose(rows, budget, decide)
+        margins = _time_rows(rows, batches, bench_runs, started + search_time, say)
+        picks, kept_float = _choose(rows, budget, decide, margins.get(decide, NOISE))
         result = BudgetResult(
             Path(), to, picks[0], kept_float, "", budget, scorer.reference_accuracy, spec,
             held_out.split, len(held_out), decide, rows,
         )  # fmt: skip
+        result.speed_margin = margins.get(decide, NOISE)
         if model is None:
             result.reference = f"the fp32 SOURCE in {clf.runner.runtime}"
         _publish(result, picks, src, out, calibration, held_out, overwrite, say, safe_mode)
@@ -439,7 +448,8 @@ def _message(result: BudgetResult, note: str) -> str:
     if result.kept_float:
         return (
             f"kept float32: no candidate within {result.max_accuracy_drop:g} points of top-1 "
-            f"is faster than fp32 at batch {result.decided_by} by more than {NOISE:.0%}{extra}"
+            f"is faster than fp32 at batch {result.decided_by} by more than "
+            f"{result.speed_margin:.0%} (the timing noise){extra}"
         )
     row = result.chosen
     return (

@@ -79,6 +79,7 @@ class BudgetResult:
     candidates: list[Candidate]
     seconds: float = 0.0
     reference: str = "float32 Keras model"
+    speed_margin: float = 0.1  # how much faster than fp32 a lowering had to be (noise)
     gate_report: str = ""  # the published artefact's parity report (`<artefact>.report.json`)
     files: dict[str, str] = dataclasses.field(default_factory=dict)
 
@@ -134,8 +135,9 @@ class BudgetResult:
             "",
             f"reference: {self.reference}, top-1 {_pct(self.reference_accuracy)} on "
             f"{self.data} [{self.split}, {self.examples} examples]; budget "
-            f"{self.max_accuracy_drop:g} points; fastest at batch {self.decided_by} chosen "
-            f"(won: share of the interleaved timing rounds faster than fp32)",
+            f"{self.max_accuracy_drop:g} points; fastest at batch {self.decided_by} chosen, if "
+            f"faster than fp32 by > {self.speed_margin:.0%} (10%, or fp32's own spread over the "
+            f"rounds) and in >= 80% of the rounds (won)",
             self.message,
         ]
         return "\n".join(lines)
