@@ -397,6 +397,16 @@ CASES = [
     Case("cv-explain-without-int8", "--explain without --precision int8",
          (*CV, "{BAD}/tiny.keras", "--precision", "fp16", "--explain", "--out", "{OUT}"),
          ("--explain ranks the layers of an int8 conversion", "--precision int8")),
+    # ---------------------------------------------------------------- convert: --precision auto
+    Case("cv-auto-budget-not-a-number", "--max-accuracy-drop that is not a number",
+         (*CV, "{BAD}/tiny.keras", "--precision", "auto", "--max-accuracy-drop", "one",
+          "--out", "{OUT}"), ("should be a number of points", "max_accuracy_drop='one'")),
+    Case("cv-auto-negative-budget", "negative --max-accuracy-drop",
+         (*CV, "{BAD}/tiny.keras", "--precision", "auto", "--max-accuracy-drop", "-1",
+          "--out", "{OUT}"), (">= 0", "max_accuracy_drop='-1'")),
+    Case("cv-auto-without-labelled-data", "--precision auto on a .keras file outside a run",
+         (*CV, "{BAD}/tiny.keras", "--precision", "auto", "--max-accuracy-drop", "1",
+          "--out", "{OUT}"), ("held-out labelled data", "--eval-data")),
 ]  # fmt: skip
 
 
