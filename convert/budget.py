@@ -294,7 +294,7 @@ def _choose(
         pick = min(tied, key=lambda r: (r.drop, r.p50_ms[batch]))
         order.append(pick)
         fits.remove(pick)
-    faster = [r for r in order if r.p50_ms[batch] < base.p50_ms[batch] * (1 - margin)
+    faster = [r for r in order if r.p50_ms[batch] * (1 + margin) < base.p50_ms[batch]
               and r.rounds_faster.get(batch, 0.0) >= MIN_ROUNDS_FASTER]  # fmt: skip
     if not faster or base not in order or order[0] is base:
         return [base], True
