@@ -348,23 +348,11 @@ def search(
         >>> search("runs/demo", max_accuracy_drop=1.0, search_time=60).chosen.name
         'int8-percentile-float2'
     """
-    from convert._common import check_choice
     from convert.classify import open_classifier
     from convert.source import resolve_source
 
-    budget = check_budget(max_accuracy_drop)
-    if to not in BUDGET_TARGETS:
-        raise ValueError(
-            f"--precision auto builds an ONNX file (--to onnx) or an OpenVINO IR (--to openvino);"
-            f" convert its result further from there. Received: to={to!r}"
-        )
-    for method in methods:
-        check_choice("calib_method", method, CALIBRATION_METHODS)
-    batches = sorted({int(b) for b in batch_sizes})
-    decide = batches[-1] if decide_batch is None else int(decide_batch)
-    if decide not in batches:
-        raise ValueError(f"decide_batch should be one of batch_sizes {batches}. "
-                         f"Received: decide_batch={decide_batch!r}")  # fmt: skip
+    budget, batches, decide = _check_arguments(max_accuracy_drop, to, methods, batch_sizes,
+                                               decide_batch)  # fmt: skip
     say = progress or (lambda _line: None)
     started = time.monotonic()
     src = resolve_source(source, safe_mode=safe_mode)
@@ -400,6 +388,26 @@ def search(
     result.seconds = time.monotonic() - started
     result.write(folder, overwrite=True)
     return result
+
+
+def _check_arguments(max_accuracy_drop, to, methods, batch_sizes, decide_batch) -> tuple:
+    """(budget, batch sizes, deciding batch), or a one-line ValueError."""
+    from convert._common import check_choice
+
+    budget = check_budget(max_accuracy_drop)
+    if to not in BUDGET_TARGETS:
+        raise ValueError(
+            f"--precision auto builds an ONNX file (--to onnx) or an OpenVINO IR (--to openvino);"
+            f" convert its result further from there. Received: to={to!r}"
+        )
+    for method in methods:
+        check_choice("calib_method", method, CALIBRATION_METHODS)
+    batches = sorted({int(b) for b in batch_sizes})
+    decide = batches[-1] if decide_batch is None else int(decide_batch)
+    if decide not in batches:
+        raise ValueError(f"decide_batch should be one of batch_sizes {batches}. "
+                         f"Received: decide_batch={decide_batch!r}")  # fmt: skip
+    return budget, batches, decide
 
 
 search_precision = search  # the name `convert` exports it under (`convert.search_precision`)

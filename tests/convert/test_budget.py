@@ -112,3 +112,11 @@ def test_budget_without_labelled_data_one_error_line(tmp_path):
     )
     _one_line_error(result, "held-out labelled data")
     assert not list(tmp_path.glob("*.onnx")) and not (tmp_path / "model.budget").exists()
+
+
+@pytest.mark.parametrize("bad", ["one", -0.5, float("nan"), True, None])
+def test_budget_api_refuses_what_is_not_a_number_of_points(bad):
+    from convert.budget import search
+
+    with pytest.raises(ValueError, match="should be a number of points"):
+        search("does-not-matter", max_accuracy_drop=bad)  # refused before SOURCE is read
