@@ -36,8 +36,10 @@ BENCH_BATCHES = (1, 64)
 # Candidates whose p50 differ by less than this are equally fast on a shared machine (the
 # spread of repeated p50s measured here at load 2-8); the more accurate one is preferred.
 NOISE = 0.10
-MIN_ROUNDS = 3  # timing rounds run whatever the search time: fewer make the sign test moot
-MIN_ROUNDS_FASTER = 0.8  # share of the timing rounds a lowering must win against fp32
+# Timing rounds, run whatever the search time: a lowering must beat fp32 in every one of them
+# (with 5 rounds a coin flip passes 1 time in 32; with 3, fp16 files "won" here by chance).
+ROUNDS = 5
+MIN_ROUNDS_FASTER = 1.0  # share of the timing rounds a lowering must win against fp32
 MAX_MIXED_TRIALS = 6  # 1, 2, 4, 8, 16, 32 layers back in float
 _SUFFIX = {"onnx": ".onnx", "openvino": ".xml"}
 
@@ -242,9 +244,8 @@ def _mixed_candidates(base: Candidate, fp32: Path, to: str, data: tuple, model: 
     return rows, f"mixed trials stopped after {MAX_MIXED_TRIALS}"
 
 
-def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, deadline: float,
-               say: Callable) -> dict[int, float]:  # fmt: skip
-    """p50 per batch, median over 3-5 rounds, each round every row in a rotated order.
+def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, say: Callable) -> dict[int, float]:  # fmt: skip
+    """p50 per batch, median over ROUNDS rounds, each round every row in a rotated order.
 
     Returns the speed margin per batch: NOISE, or the fp32 file's own spread over the rounds
     ((max - min) / median) when that is larger: a lowering must beat fp32 by more than that.
@@ -252,9 +253,7 @@ def _time_rows(rows: list[Candidate], batches: Sequence[int], runs: int, deadlin
     from convert.bench import benchmark
 
     samples: dict[int, dict[int, list[float]]] = {id(r): {b: [] for b in batches} for r in rows}
-    for round_index in range(5):
-        if round_index >= MIN_ROUNDS and time.monotonic() > deadline:
-            break
+    for round_index in range(ROUNDS):
         shift = round_index % len(rows)
         for row in rows[shift:] + rows[:shift]:
             runtime, _, compute = row.runtime.partition("@")
@@ -334,7 +333,8 @@ def search(
             and val_split), is the held-out set. Defaults to the run's `data`.
         calib_data: calibration SPEC (its train split). Defaults to the run's data, else
             `eval_data`'s train split: never the held-out examples.
-        search_time: seconds for the mixed trials and timing rounds (soft: a started step ends).
+        search_time: seconds for building candidates and the mixed trials (soft: a started
+            trial ends, the first always runs); the ROUNDS timing rounds follow.
         batch_sizes: batch sizes timed; `decide_batch` (default: the largest) picks the winner.
         methods: int8 calibration methods tried.
         bench_runs: timed calls per batch size and round.
@@ -372,9 +372,9 @@ def search(
     with tempfile.TemporaryDirectory(prefix="kerazoo-budget-") as scratch_dir:
         scratch = Path(scratch_dir)
         rows, note = _build(src, model, to, budget, scorer, calibration[0], ranking_x, methods,
-                            scratch, started + 0.5 * search_time, say)  # fmt: skip
+                            scratch, started + search_time, say)  # fmt: skip
         say(f"timing {len(rows)} candidates at batch {', '.join(map(str, batches))}")
-        margins = _time_rows(rows, batches, bench_runs, started + search_time, say)
+        margins = _time_rows(rows, batches, bench_runs, say)
         picks, kept_float = _choose(rows, budget, decide, margins.get(decide, NOISE))
         result = BudgetResult(
             Path(), to, picks[0], kept_float, "", budget, scorer.reference_accuracy, spec,

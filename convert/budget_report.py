@@ -137,7 +137,7 @@ class BudgetResult:
             f"{self.data} [{self.split}, {self.examples} examples]; budget "
             f"{self.max_accuracy_drop:g} points; fastest at batch {self.decided_by} chosen, if "
             f"faster than fp32 by > {self.speed_margin:.0%} (10%, or fp32's own spread over the "
-            f"rounds) and in >= 80% of the rounds (won)",
+            f"rounds) and in every round (won)",
             self.message,
         ]
         return "\n".join(lines)

@@ -98,7 +98,8 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     "--search-time",
     type=click.FloatRange(min=0),
     metavar="SECONDS",
-    help="With --precision auto: time for the mixed-precision trials and timing rounds. "
+    help="With --precision auto: time for building candidates and the mixed-precision trials "
+    "(5 timing rounds follow). "
     "[default: 180]",
 )
 @click.option(
