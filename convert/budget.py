@@ -339,7 +339,7 @@ def search(
         methods: int8 calibration methods tried.
         bench_runs: timed calls per batch size and round.
         out: the artefact path; defaults to beside SOURCE, named after the choice. The table,
-            JSON and chart go to `<artefact stem>.budget/`.
+            JSON and chart go to `<artefact stem>.budget/` (`.openvino.budget/` for openvino).
         overwrite: replace an existing artefact and report folder.
         progress: called with one-line progress messages.
         safe_mode: False lets a `.keras` SOURCE run code stored in it; trusted files only.
@@ -356,7 +356,7 @@ def search(
     say = progress or (lambda _line: None)
     started = time.monotonic()
     src = resolve_source(source, safe_mode=safe_mode)
-    folder = report_folder(src.stem, out)
+    folder = report_folder(src.stem, out, to)
     if folder.exists() and not overwrite:
         raise ValueError(f"{str(folder)!r} already exists: pass --overwrite to replace it.")
     if to == "openvino":
@@ -413,10 +413,17 @@ def _check_arguments(max_accuracy_drop, to, methods, batch_sizes, decide_batch) 
 search_precision = search  # the name `convert` exports it under (`convert.search_precision`)
 
 
-def report_folder(stem: Path, out: str | Path | None) -> Path:
-    """`<stem>.budget/` beside the artefact: runs/demo/model.budget, or out's stem + .budget."""
+def report_folder(stem: Path, out: str | Path | None, to: str = "onnx") -> Path:
+    """`<stem>.budget/` beside the artefact (`<stem>.openvino.budget/` for --to openvino, so a
+    search for each runtime keeps its own report), stem being out's when given.
+
+    Example:
+        >>> report_folder(Path("runs/demo/model"), None, "openvino")
+        PosixPath('runs/demo/model.openvino.budget')
+    """
     base = Path(out).with_suffix("") if out is not None else Path(stem)
-    return base.with_name(base.name + ".budget")
+    tag = "" if to == "onnx" else f".{to}"
+    return base.with_name(f"{base.name}{tag}.budget")
 
 
 def _build(src: Any, model: Any, to: str, budget: float, scorer: _Scorer, calib_x: Any,

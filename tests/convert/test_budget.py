@@ -64,7 +64,7 @@ def test_budget_one_point_fits_where_plain_int8_misses(case_run):
         assert chosen.p50_ms[batch] < fp32.p50_ms[batch] and chosen.rounds_faster[batch] >= 0.8
         assert chosen.name in result.artefact.name
     files = result.files
-    assert (case_run / "model.budget" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
+    assert (case_run / "model.openvino.budget" / "pareto.png").read_bytes()[:4] == b"\x89PNG"
     saved = json.loads(Path(files["json"]).read_text())
     assert saved["chosen"]["name"] == chosen.name and len(saved["candidates"]) == len(rows)
     assert chosen.name in Path(files["table"]).read_text()
