@@ -143,3 +143,28 @@ def load_calibration(
     return CalibrationData(
         (train.x, train.y), (evaluation.x, evaluation.y), list(train.class_names)
     )
+
+
+def load_for_source(src: Any, model: Any, spec: str, say=None) -> CalibrationData:
+    """`load_calibration` for a resolved SOURCE (`convert.source`): its model's input and output
+    width (the Keras model when loaded, else the ONNX file's), its run's class names and split
+    rules, so the gate and `--explain` read the same examples `convert()` does.
+
+    Example:
+        >>> load_for_source(resolve_source("runs/demo"), model, "builtin:digits").evaluation[0].shape
+        (287, 28, 28, 1)
+    """
+    from convert._common import keras_signature, onnx_signature
+
+    if model is not None:
+        name, shape = keras_signature(model)
+        width = model.outputs[0].shape[-1]
+    else:
+        name, shape, width = onnx_signature(src.onnx_path)
+    if say is not None:
+        say(f"loading calibration data {spec}")
+    return load_calibration(
+        str(spec), input_name=name, input_shape=shape, output_width=width,
+        run_class_names=src.class_names,
+        **run_split_rules(src.config),  # the run's seed and val_split: its validation examples
+    )  # fmt: skip

@@ -31,8 +31,6 @@ from convert._common import (
     PRECISIONS,
     TARGETS,
     check_choice,
-    keras_signature,
-    onnx_signature,
     publish,
     remove,
     report_path,
@@ -165,7 +163,6 @@ def _check_free(final: Path, overwrite: bool) -> None:
 
 def _gate_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say) -> tuple[Any, Any]:
     """(calibration (x, y), evaluation (x, y)), or (None, None): the gate then generates inputs."""
-    from convert.calibration import run_split_rules
     from zoo.runs import recorded_data
 
     spec = calib_data
@@ -176,22 +173,9 @@ def _gate_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say) -> tu
         return None, None
     if isinstance(spec, tuple):
         return spec, eval_data or spec
-    from convert.calibration import load_calibration
+    from convert.calibration import load_for_source
 
-    if model is not None:
-        name, shape = keras_signature(model)
-        width = model.outputs[0].shape[-1]
-    else:
-        name, shape, width = onnx_signature(src.onnx_path)
-    say(f"loading calibration data {spec}")
-    data = load_calibration(
-        str(spec),
-        input_name=name,
-        input_shape=shape,
-        output_width=width,
-        run_class_names=src.class_names,
-        **run_split_rules(src.config),  # the run's seed and val_split: its validation examples
-    )
+    data = load_for_source(src, model, spec, say)
     return data.calibration, data.evaluation
 
 

@@ -292,8 +292,7 @@ def check_explainable(source: str | os.PathLike[str]) -> None:
 
 def _explain_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say: Callable):
     """(calibration x, held-out x, held-out y) as `convert()` reads them for the same SOURCE."""
-    from convert._common import keras_signature, onnx_signature
-    from convert.calibration import load_calibration, run_split_rules
+    from convert.calibration import load_for_source
     from zoo.runs import recorded_data
 
     spec = calib_data
@@ -312,16 +311,7 @@ def _explain_data(src: Any, model: Any, calib_data: Any, eval_data: Any, say: Ca
                 "calibration ones. Received: eval_data=None"
             )
         return spec[0], eval_data[0], eval_data[1]
-    if model is not None:
-        name, shape = keras_signature(model)
-        width = model.outputs[0].shape[-1]
-    else:
-        name, shape, width = onnx_signature(src.onnx_path)
-    say(f"loading calibration data {spec}")
-    data = load_calibration(
-        str(spec), input_name=name, input_shape=shape, output_width=width,
-        run_class_names=src.class_names, **run_split_rules(src.config),
-    )  # fmt: skip
+    data = load_for_source(src, model, spec, say)
     return data.calibration[0], data.evaluation[0], data.evaluation[1]
 
 
