@@ -205,6 +205,32 @@ def _recommendations(fp32: Path, scratch: Path) -> list[Candidate]:
     ]
 
 
+def _compared(paths: Sequence[str | Path], to: str) -> list[Candidate]:
+    """Rows for files built elsewhere, e.g. a QAT run's `model.int8.onnx`: scored and timed
+    like the others, and if one wins it is the answer as it stands (it passed its own gate).
+    """
+    from convert.metadata import run_dir_of
+    from zoo.runs import read_run_config
+
+    suffix, rows = _SUFFIX[to], []
+    for given in paths:
+        path = Path(given)
+        if not path.is_file() or path.suffix != suffix:
+            raise ValueError(
+                f"--compare takes {suffix} files for --to {to} (e.g. a QAT run's "
+                f"model.int8{suffix}). Received: {str(given)!r}"
+            )
+        run_dir = run_dir_of(path)
+        qat = run_dir is not None and bool(read_run_config(run_dir).get("qat"))
+        precision = "int8" if qat or ".int8" in path.name else "fp32"
+        rows.append(Candidate(
+            f"qat-{precision}" if qat else path.stem, precision,
+            "openvino@f32" if to == "openvino" else "onnxruntime",
+            f"{'QAT, learned ranges' if qat else 'given file'}: {path}", path=path, existing=True,
+        ))  # fmt: skip
+    return rows
+
+
 def _mixed_candidates(base: Candidate, fp32: Path, to: str, data: tuple, model: Any,
                       budget: float, scorer: _Scorer, scratch: Path, deadline: float,
                       say: Callable) -> tuple[list[Candidate], str]:  # fmt: skip
@@ -318,6 +344,7 @@ def search(
     decide_batch: int | None = None,
     methods: Sequence[str] = CALIBRATION_METHODS,
     bench_runs: int = 10,
+    compare: Sequence[str | Path] = (),
     out: str | Path | None = None,
     overwrite: bool = False,
     progress: Callable[[str], None] | None = None,
@@ -338,6 +365,8 @@ def search(
         batch_sizes: batch sizes timed; `decide_batch` (default: the largest) picks the winner.
         methods: int8 calibration methods tried.
         bench_runs: timed calls per batch size and round.
+        compare: files built elsewhere to put in the table (`.onnx` for onnx, `.xml` for
+            openvino), e.g. a QAT run's int8 file; one that wins is the result as it stands.
         out: the artefact path; defaults to beside SOURCE, named after the choice. The table,
             JSON and chart go to `<artefact stem>.budget/` (`.openvino.budget/` for openvino).
         overwrite: replace an existing artefact and report folder.
@@ -371,8 +400,9 @@ def search(
     model = src.load_model() if src.model_path is not None else None
     with tempfile.TemporaryDirectory(prefix="kerazoo-budget-") as scratch_dir:
         scratch = Path(scratch_dir)
+        given = _compared(compare, to)  # bad paths: one line before any work
         rows, note = _build(src, model, to, budget, scorer, calibration[0], ranking_x, methods,
-                            scratch, started + search_time, say)  # fmt: skip
+                            scratch, started + search_time, say, given)  # fmt: skip
         say(f"timing {len(rows)} candidates at batch {', '.join(map(str, batches))}")
         margins = _time_rows(rows, batches, bench_runs, say)
         picks, kept_float = _choose(rows, budget, decide, margins.get(decide, NOISE))
@@ -428,7 +458,7 @@ def report_folder(stem: Path, out: str | Path | None, to: str = "onnx") -> Path:
 
 def _build(src: Any, model: Any, to: str, budget: float, scorer: _Scorer, calib_x: Any,
            ranking_x: Any, methods: Sequence[str], scratch: Path, deadline: float,
-           say: Callable) -> tuple[list[Candidate], str]:  # fmt: skip
+           say: Callable, given: Sequence[Candidate] = ()) -> tuple[list[Candidate], str]:  # fmt: skip
     """Every candidate, scored: plain ones, then mixed ones if no int8 file fits the budget."""
     from convert.gate import MIN_AGREEMENT
 
@@ -444,7 +474,13 @@ def _build(src: Any, model: Any, to: str, budget: float, scorer: _Scorer, calib_
         mixed, note = _mixed_candidates(best, fp32, to, (calib_x, ranking_x), model, budget,
                                         scorer, scratch, deadline, say)  # fmt: skip
         rows += mixed
+    for row in given:
+        say(f"scoring {row.name}")
+        scorer.score(row)
+    rows += list(given)
     for row in rows:  # what the gate would refuse is not a choice
+        if row.existing:  # gated against its own model (QAT: the fake-quant one), not fp32's
+            continue
         floor = MIN_AGREEMENT.get(row.precision)
         if floor is not None and row.agreement is not None and row.agreement < floor:
             row.eligible = False
@@ -484,6 +520,11 @@ def _publish(result: BudgetResult, picks: list[Candidate], src: Any, out: Any, c
 
     tries = picks[:2] + ([result.candidates[0]] if result.candidates[0] not in picks[:2] else [])
     for index, row in enumerate(tries):
+        if row.existing:  # a given file (e.g. QAT): gated when it was written, kept as it is
+            result.artefact, result.chosen, result.kept_float = row.path, row, False
+            report = Path(f"{row.path}.report.json")
+            result.gate_report = str(report) if report.is_file() else ""
+            return
         if row is result.candidates[0] and src.kind == "onnx" and result.to == "onnx":
             result.artefact, result.chosen, result.kept_float = src.onnx_path, row, True
             return  # float kept: the fp32 SOURCE is the answer, nothing to convert

@@ -33,7 +33,8 @@ class Candidate:
     `p50_ms` maps batch size to the median latency over the interleaved rounds, `rounds_faster`
     to the share of those rounds in which the row beat the fp32 file; `eligible` is
     False for rows that only recommend another runtime (OpenVINO rows of a `--to onnx` search)
-    or that fail the gate's int8 agreement; `note` says why.
+    or that fail the gate's int8 agreement; `note` says why. `existing` rows are files the
+    caller brought (`search(compare=...)`, e.g. a QAT run's int8 file).
     """
 
     name: str
@@ -52,6 +53,7 @@ class Candidate:
     eligible: bool = True
     note: str = ""
     path: Path | None = dataclasses.field(default=None, repr=False)
+    existing: bool = False  # a file given with `compare`: chosen as it stands, not rebuilt
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -150,6 +150,13 @@ def _progress(quiet: bool) -> Callable[[str], None] | None:
     help="Allow .keras files that run stored code (Lambda layers). Only for files you trust.",
 )
 @click.option(
+    "--compare",
+    metavar="FILE",
+    multiple=True,
+    help="With --precision auto: an artefact built elsewhere (e.g. a QAT run's model.int8.onnx) "
+    "to score and time beside the candidates; repeatable.",
+)
+@click.option(
     "--explain",
     is_flag=True,
     help="With --precision int8: also rank the layers by their own int8 error (Keras layer "
@@ -170,6 +177,7 @@ def convert_command(
     max_accuracy_drop: str | None,
     eval_data: str | None,
     search_time: float | None,
+    compare: tuple[str, ...],
     calib_data: str | None,
     calib_method: str,
     opset: int,
@@ -205,7 +213,8 @@ def convert_command(
     import convert
 
     progress = _progress(quiet)
-    auto = dict(max_accuracy_drop=max_accuracy_drop, eval_data=eval_data, search_time=search_time)
+    auto = dict(max_accuracy_drop=max_accuracy_drop, eval_data=eval_data, search_time=search_time,
+                compare=compare or None)  # fmt: skip
     if precision == "auto" or any(v is not None for v in auto.values()):
         _check_auto(precision, explain, preflight_only, auto)
         _run_auto(source, to, auto, calib_data, out, overwrite, unsafe_load, as_json, progress)
@@ -287,7 +296,7 @@ def _run_auto(source, to, auto, calib_data, out, overwrite, unsafe_load, as_json
         source, to, max_accuracy_drop=auto["max_accuracy_drop"], eval_data=auto["eval_data"],
         calib_data=calib_data, out=out, overwrite=overwrite, progress=progress,
         search_time=DEFAULT_SEARCH_TIME if auto["search_time"] is None else auto["search_time"],
-        safe_mode=not unsafe_load,
+        compare=auto["compare"] or (), safe_mode=not unsafe_load,
     )  # fmt: skip
     if as_json:
         click.echo(json.dumps(result.to_dict(), indent=2))

@@ -98,3 +98,30 @@ def test_qat_model_at_fp32_is_refused(tmp_path):
     with pytest.raises(ValueError, match="--precision int8"):
         convert(qat_run(), to="onnx", precision="fp32", out=tmp_path / "model.onnx")
     assert not list(tmp_path.iterdir())
+
+
+def test_budget_table_shows_qat_beside_ptq(tmp_path):
+    """`--precision auto --compare QAT_FILE`: the QAT file is scored on the parent's held-out
+    split by the same code as `zoo evaluate`, timed with the PTQ candidates, and a wrong file
+    type is one line."""
+    from convert.budget import search
+    from convert.evaluation import evaluate
+    from convert.pipeline import convert
+    from tests.finetune.qat_runs import float_parent_run
+
+    qat_file = convert(qat_run(), to="onnx", precision="int8", overwrite=True).artefact
+    result = search(float_parent_run(), max_accuracy_drop=100.0, compare=[qat_file],
+                    methods=("minmax",), search_time=5, bench_runs=3,
+                    out=tmp_path / "model.onnx")  # fmt: skip
+    rows = {row.name: row for row in result.candidates}
+    assert {"fp32", "int8-minmax", "qat-int8"} <= set(rows)
+    qat = rows["qat-int8"]
+    expected = evaluate(qat_file, split=result.split).accuracy
+    assert qat.accuracy == pytest.approx(expected) and qat.existing and qat.eligible
+    assert qat.drop == pytest.approx(100 * (result.reference_accuracy - expected))
+    assert set(qat.p50_ms) == set(rows["fp32"].p50_ms)  # timed like the others
+    assert "qat-int8" in result.format_table()
+    if result.chosen is qat:  # chosen as it stands: not rebuilt, not copied
+        assert result.artefact == qat_file
+    with pytest.raises(ValueError, match="--compare takes .onnx files"):
+        search(float_parent_run(), max_accuracy_drop=1, compare=[tmp_path / "x.xml"])
