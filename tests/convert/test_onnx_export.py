@@ -28,6 +28,14 @@ BATCH_SIZES = (1, 3)
 SEQ_LENS = (5, 12)
 SMALL_MODELS = [name for name in zoo.list_models() if not zoo.model_info(name).pretrained]
 BACKBONE_MODELS = [name for name in zoo.list_models() if zoo.model_info(name).pretrained]
+# The 12 backbone entries are 4 keras.applications bodies x 3 pooling heads built by one
+# function: every head on the smallest body and the `gap` head on the others exports every op
+# the 12 contain (ReduceMean, ReduceMax, Flatten's Reshape, each body's own ops), at half the
+# cost (a resnet50 head export takes about a minute in CI).
+ROUND_TRIP_BACKBONES = [
+    name for name in BACKBONE_MODELS
+    if name.startswith("mobilenet_v2_") or name.endswith("_gap")
+]  # fmt: skip
 FUSED = {"simple_rnn": "RNN", "gru": "GRU", "lstm": "LSTM"}
 
 
@@ -66,7 +74,7 @@ def test_registry_model_round_trips(name, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", BACKBONE_MODELS)
+@pytest.mark.parametrize("name", ROUND_TRIP_BACKBONES)
 def test_backbone_model_round_trips(name, tmp_path):
     _roundtrip(name, tmp_path)
 
