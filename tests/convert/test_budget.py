@@ -20,6 +20,14 @@ from zoo.cli import main
 SHORT = dict(search_time=20.0, bench_runs=5)
 
 
+@pytest.fixture(autouse=True)
+def _seven_bit_weights(monkeypatch):
+    """The case loses > 1 point with the 7-bit weights of CPUs without VNNI (this one); with
+    8-bit weights, where the CPU has VNNI, it loses none (OpenVINO here: 94.99% -> 94.99%).
+    Pinned, like a seed, so the premise holds on any CI machine."""
+    monkeypatch.setenv("KERAZOO_INT8_WEIGHT_BITS", "7")
+
+
 @pytest.fixture
 def case_run(tmp_path):
     run = tmp_path / "run"

@@ -78,3 +78,20 @@ def test_histogram_methods_take_any_sample_count(digits_cnn, tmp_path):
         path = quantize_int8(fp32, tmp_path / f"{method}.onnx", x_train[:53], method)
         ops = {node.op_type for node in onnx.load(str(path)).graph.node}
         assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+
+
+@pytest.mark.parametrize("bits, largest", [("7", 64), ("8", 127)])  # 7 bits: -64..63
+def test_weight_bits_follow_the_target_cpu_setting(
+    digits_cnn, tmp_path, monkeypatch, bits, largest
+):
+    """KERAZOO_INT8_WEIGHT_BITS: the weight width for the CPU the file will run on, whatever
+    CPU builds it (7 where ONNX Runtime's kernels saturate without VNNI)."""
+    _, fp32, (x_train, _), _ = digits_cnn
+    monkeypatch.setenv("KERAZOO_INT8_WEIGHT_BITS", bits)
+    proto = onnx.load(str(quantize_int8(fp32, tmp_path / "q.onnx", x_train[:32])))
+    weights = [onnx.numpy_helper.to_array(init) for init in proto.graph.initializer
+               if init.data_type == onnx.TensorProto.INT8 and init.dims and len(init.dims) > 1]  # fmt: skip
+    assert weights and max(int(np.abs(w).max()) for w in weights) == largest
+    monkeypatch.setenv("KERAZOO_INT8_WEIGHT_BITS", "6")
+    with pytest.raises(ValueError, match="should be 7 .* or 8"):
+        quantize_int8(fp32, tmp_path / "bad.onnx", x_train[:8])
