@@ -102,9 +102,13 @@ def _is_batch_norm(layer: Any) -> bool:
 def set_phase(model: Any, phase: int, plan: PhasePlan, unfreeze: int | str) -> dict[str, Any]:
     """Set `trainable` for `phase`; returns what was done (for the run's decisions).
 
-    Phase 2 unfreezes the top `unfreeze` body layers that have weights ("all": every one);
-    BatchNormalization layers stay frozen. A random backbone trains whole, BatchNorm included.
-    The counting and the BatchNorm rule are zoo's `set_backbone_trainable`.
+    Phase 2 unfreezes the top `unfreeze` body layers that have weights ("all": every one).
+    A pretrained backbone's BatchNormalization layers stay frozen (its statistics come from a
+    large dataset); a body transferred `--from` an earlier run ("all_but_head") trains its
+    BatchNorm too: its statistics are the earlier run's small, other dataset's, and frozen they
+    cost arrow_head -> osu_leaf transfer 15 points (docs/BENCHMARKS.md). A random backbone trains
+    whole, BatchNorm included. The counting and the BatchNorm rule are zoo's
+    `set_backbone_trainable`.
     """
     from zoo.models.backbones import set_backbone_trainable
 
@@ -120,12 +124,16 @@ def set_phase(model: Any, phase: int, plan: PhasePlan, unfreeze: int | str) -> d
     if phase == 1:
         set_backbone_trainable(target, False)
         return {"phase": 1, "frozen": len(body)}
-    unfrozen = set_backbone_trainable(target, True if unfreeze == "all" else int(unfreeze))
+    train_batchnorm = plan.body == "all_but_head"
+    unfrozen = set_backbone_trainable(target, True if unfreeze == "all" else int(unfreeze),
+                                      train_batchnorm=train_batchnorm)  # fmt: skip
+    batchnorm = sum(1 for layer in body if _is_batch_norm(layer))
     return {
         "phase": 2,
         "unfrozen_layers": len(unfrozen),
         "top_unfrozen": unfrozen[-3:],
-        "batchnorm_frozen": sum(1 for layer in body if _is_batch_norm(layer)),
+        "batchnorm_frozen": 0 if train_batchnorm else batchnorm,
+        **({"batchnorm_training": batchnorm} if train_batchnorm and batchnorm else {}),
     }
 
 

@@ -81,3 +81,35 @@ def test_cli_applies_the_models_recommended_run_options(tmp_path, monkeypatch):
     assert cli._recommended_run_options({"model": "cnn"}, None, "cnn") == {}
     assert cli._recommended_run_options({"model": "fcn", "resume": True}, None, "cnn") == {}
     assert json.dumps(applied)  # plain values, recorded in config.yaml as given
+
+
+def test_from_trains_the_transferred_bodys_batchnorm(gunpoint_run, tmp_path):
+    """The body's BatchNorm statistics are GunPoint's; kept frozen they cost arrow_head ->
+    osu_leaf transfer 15 points (docs/BENCHMARKS.md), so phase 2 trains them on the new data."""
+    import numpy as np
+
+    import zoo
+
+    def batchnorm(path):  # each BatchNormalization layer's gamma (re-estimation leaves it)
+        import keras
+
+        model = zoo.load_model(path)
+        return {layer.name: np.array(layer.gamma) for layer in model.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}  # fmt: skip
+
+    before = batchnorm(gunpoint_run.model_path)
+    run = run_finetune(
+        FinetuneConfig(
+            data="builtin:arrow_head",
+            from_run=str(gunpoint_run.run_dir),
+            epochs=2,
+            head_epochs=1,
+            out=str(tmp_path / "arrow"),
+            quiet=True,
+        )  # fmt: skip
+    )
+    after = batchnorm(run.model_path)
+    assert before and set(after) == set(before)
+    assert all(not np.allclose(after[name], before[name]) for name in before)
+    notes = run.metrics["decisions"]["phases"]["2"]
+    assert notes["batchnorm_frozen"] == 0 and notes["batchnorm_training"] == 3
